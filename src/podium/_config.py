@@ -1,0 +1,24 @@
+"""Where Podium keeps its state: ``$PODIUM_HOME`` and ``$PODIUM_DATABASE_URL``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations of Podium's state."""
+
+    home: Path
+    database_url: str
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
+        """Settings from explicit values, else the environment, else ``./.podium``."""
+        home_path = Path(home or os.environ.get("PODIUM_HOME") or ".podium").expanduser()
+        url = database_url or os.environ.get("PODIUM_DATABASE_URL")
+        if not url:
+            url = f"sqlite:///{(home_path / 'podium.db').resolve()}"
+        return cls(home=home_path.resolve(), database_url=url)

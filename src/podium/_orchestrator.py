@@ -1,0 +1,194 @@
+"""The facade: one object that wires the registry, router, adapters, store and engine."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from podium._config import Settings
+from podium._signature import input_schema_of, output_schema_of
+from podium.adapters import AdapterEnv, AdapterPool
+from podium.engine import (
+    Interceptor,
+    RunResult,
+    Runner,
+    Workflow,
+    cancel_run,
+    check_models,
+    decide_approval,
+    load_workflow,
+    workflow_from_mapping,
+)
+from podium.engine._journal import Observer
+from podium.engine._calls import ModelCaller
+from podium.registry import ModelSpec, Registry
+from podium.routing import PriorRouter, Router
+from podium.store import MemoryStore, RunRecord, Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+class Orchestrator:
+    """Registers models, validates and runs workflows, and answers questions about runs.
+
+    ``home`` defaults to ``$PODIUM_HOME`` (else ``./.podium``), the database to
+    ``$PODIUM_DATABASE_URL`` (else SQLite in the home folder). ``durable=False`` keeps
+    everything in memory (no event log on disk).
+    """
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        database_url: str | None = None,
+        durable: bool = True,
+        discover: bool = True,
+        router: Callable[[Registry], Router] = PriorRouter,
+        interceptors: Sequence[Interceptor] = (),
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        self.settings = Settings.from_env(home, database_url)
+        self.store: Store = open_store(self.settings.database_url) if durable else MemoryStore()
+        self.registry = Registry(self.store)
+        if discover:
+            self.registry.discover()
+        self.router = router(self.registry)
+        self.adapters = AdapterPool(AdapterEnv(self.settings.home, self.registry.implementation))
+        self.caller = ModelCaller(self.adapters, self.router, self.store, interceptors)
+        self.runner = Runner(self.store, self.registry, self.router, self.caller, observers)
+
+    # models ----------------------------------------------------------------------------------
+    @overload
+    def model(self, fn: F) -> F: ...
+    @overload
+    def model(self, fn: None = None, **options: Any) -> Callable[[F], F]: ...
+
+    def model(self, fn: F | None = None, **options: Any) -> F | Callable[[F], F]:
+        """Register a function (or a class with ``predict``/``__call__``) as a model.
+
+        Options are manifest fields (``capabilities``, ``version``, ``cost``, ``quality``,
+        ...). The name defaults to the function's with ``_`` turned into ``-``; the input
+        schema comes from the signature, the output schema from a TypedDict or pydantic
+        return annotation.
+        """
+
+        def register(target: F) -> F:
+            self.register_callable(target, **options)
+            return target
+
+        return register(fn) if fn is not None else register
+
+    def register_callable(self, target: Callable[..., Any], **options: Any) -> ModelSpec:
+        """Register ``target`` with manifest fields ``options``; returns its spec."""
+        name = options.pop("name", None) or target.__name__.replace("_", "-").lower()
+        inline = options.pop("inline", False)
+        runtime: dict[str, Any] = {"kind": "python", "inline": inline}
+        module = getattr(target, "__module__", "__main__")
+        if module != "__main__" and "<locals>" not in getattr(target, "__qualname__", "<locals>"):
+            runtime["target"] = f"{module}:{target.__qualname__}"
+        manifest: dict[str, Any] = {
+            "name": name,
+            "version": options.pop("version", "0.1.0"),
+            "description": options.pop("description", None) or inspect.getdoc(target) or "",
+            "input": options.pop("input", None) or input_schema_of(target),
+            "output": options.pop("output", None) or output_schema_of(target),
+            "runtime": runtime,
+            **options,
+        }
+        from podium.registry import spec_from_mapping
+
+        implementation = target() if inspect.isclass(target) else target
+        if not inspect.isroutine(implementation):
+            implementation = getattr(implementation, "predict", None) or implementation
+        spec = spec_from_mapping(manifest, source=f"{module}.{target.__qualname__}")
+        return self.registry.register(spec, implementation=implementation)
+
+    def register(self, source: str | Path | ModelSpec | Mapping[str, Any]) -> list[ModelSpec]:
+        """Register a manifest file or folder, a :class:`ModelSpec`, or a manifest mapping."""
+        if isinstance(source, ModelSpec):
+            return [self.registry.register(source)]
+        if isinstance(source, Mapping):
+            from podium.registry import spec_from_mapping
+
+            return [self.registry.register(spec_from_mapping(dict(source)))]
+        return self.registry.register_path(source)
+
+    # workflows ---------------------------------------------------------------------------------
+    def load(self, workflow: str | Path | Workflow | Mapping[str, Any]) -> Workflow:
+        """Load and fully validate a workflow against the registered models."""
+        if isinstance(workflow, Workflow):
+            loaded = workflow
+        elif isinstance(workflow, Mapping):
+            loaded = workflow_from_mapping(workflow)
+        else:
+            loaded = load_workflow(workflow)
+        check_models(loaded, self.registry)
+        return loaded
+
+    async def arun(
+        self,
+        workflow: str | Path | Workflow | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Run a workflow to completion (or until it waits for approval)."""
+        return await self.runner.start(self.load(workflow), dict(inputs or {}), run_id=run_id)
+
+    def run(
+        self,
+        workflow: str | Path | Workflow | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Synchronous :meth:`arun`."""
+        return self._sync(self.arun(workflow, inputs, run_id=run_id))
+
+    async def aresume(self, run_id: str) -> RunResult:
+        """Continue a run whose process died, or that waited for approval."""
+        return await self.runner.resume(run_id)
+
+    def resume(self, run_id: str) -> RunResult:
+        return self._sync(self.aresume(run_id))
+
+    def approve(self, run_id: str, step: str, *, approved: bool = True, by: str = "user",
+                comment: str | None = None) -> RunResult:
+        """Decide a waiting approval, then continue the run."""
+        decide_approval(self.store, run_id, step, approved=approved, by=by, comment=comment)
+        return self.resume(run_id)
+
+    def cancel(self, run_id: str) -> RunRecord:
+        """Cancel a run; a process still running it stops within a fraction of a second."""
+        return cancel_run(self.store, run_id)
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        return self.store.runs(limit)
+
+    def get_run(self, run_id: str) -> RunResult:
+        """A stored run's result, rebuilt from its event log."""
+        return self.runner.result(run_id)
+
+    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        async def once() -> T:
+            try:
+                return await coro
+            finally:
+                await self.adapters.env.close_http()
+
+        return asyncio.run(once())
+
+    def close(self) -> None:
+        """Release the database connection and worker threads."""
+        self.adapters.env.threads.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+
+    def __enter__(self) -> Orchestrator:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

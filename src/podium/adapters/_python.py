@@ -1,0 +1,130 @@
+"""Python callables: ``target: "module:object"`` or a function registered from code.
+
+A function is called with the input fields as keyword arguments. A class is instantiated
+once (no arguments) and its ``predict`` or ``__call__`` method used the same way. Sync
+callables run in the shared thread pool so they never block the event loop; coroutine
+functions are awaited directly; ``inline: true`` runs a sync callable on the loop (only
+for trivial, fast code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from podium._types import JSONObject
+from podium.adapters._base import AdapterEnv, CallContext
+from podium.errors import ManifestError, ModelCallError
+from podium.registry import ModelSpec, PythonRuntime
+
+
+def import_target(target: str) -> Any:
+    """Import ``module:attr.path``; a failure is a :class:`ManifestError` naming the target."""
+    module_name, sep, attr_path = target.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise ManifestError(
+            f"target '{target}' must look like 'package.module:object'", field="runtime.target"
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ManifestError(
+            f"cannot import '{module_name}': {exc}", field="runtime.target"
+        ) from None
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ManifestError(
+                f"'{module_name}' has no attribute '{attr_path}'", field="runtime.target"
+            ) from None
+    return obj
+
+
+def as_callable(obj: Any) -> Callable[..., Any]:
+    """A function as is; a class instantiated, then its ``predict`` or ``__call__``."""
+    if inspect.isclass(obj):
+        obj = obj()
+    if not inspect.isroutine(obj):
+        method = getattr(obj, "predict", None)
+        if callable(method):
+            return method  # type: ignore[no-any-return]
+        if callable(obj):
+            return obj  # type: ignore[no-any-return]
+        raise ManifestError(f"{obj!r} is neither a function nor has predict/__call__")
+    return obj  # type: ignore[no-any-return]
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - looking for an async __call__ method
+    )
+
+
+class PythonAdapter:
+    """Calls a Python callable in-process."""
+
+    def __init__(self, spec: ModelSpec, env: AdapterEnv) -> None:
+        self.spec = spec
+        runtime = spec.runtime
+        assert isinstance(runtime, PythonRuntime)
+        implementation = env.implementations(spec)
+        if implementation is None:
+            if not runtime.target:
+                raise ManifestError(
+                    f"{spec.key} has no runtime.target and no function registered in this process",
+                    field="runtime.target",
+                )
+            implementation = as_callable(import_target(runtime.target))
+        self._fn = implementation
+        self._async = _is_async(implementation)
+        self._inline = runtime.inline
+        self._threads = env.threads
+        self._wants_ctx = "podium_context" in _parameters(implementation)
+
+    async def call(self, inputs: JSONObject, ctx: CallContext) -> JSONObject:
+        kwargs = dict(inputs)
+        if self._wants_ctx:
+            kwargs["podium_context"] = ctx
+        try:
+            if self._async:
+                result = await self._fn(**kwargs)
+            elif self._inline:
+                result = self._fn(**kwargs)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(
+                    self._threads, functools.partial(self._fn, **kwargs)
+                )
+        except TypeError as exc:
+            raise ModelCallError(
+                f"called with bad arguments: {exc}", model=self.spec.key, retryable=False
+            ) from exc
+        except (ModelCallError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise ModelCallError(f"{type(exc).__name__}: {exc}", model=self.spec.key) from exc
+        if not isinstance(result, dict):
+            if self.spec.output_schema.fields and len(self.spec.output_schema.fields) == 1:
+                result = {next(iter(self.spec.output_schema.fields)): result}
+            else:
+                raise ModelCallError(
+                    f"returned {type(result).__name__}; a model must return a dict",
+                    model=self.spec.key,
+                    retryable=False,
+                )
+        return result
+
+    async def aclose(self) -> None:
+        """Nothing to release: the thread pool belongs to the environment."""
+
+
+def _parameters(fn: Callable[..., Any]) -> set[str]:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()

@@ -1,0 +1,277 @@
+"""The ``podium`` command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from podium._orchestrator import Orchestrator
+from podium._types import RunStatus
+from podium.cli._progress import LiveProgress
+from podium.cli._render import (
+    model_detail,
+    model_json,
+    models_table,
+    runs_table,
+    steps_table,
+)
+from podium.engine import RunResult
+from podium.errors import ExecutionError, PodiumError, UserError
+
+app = typer.Typer(help="Podium: many specialised AI models working as one system.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+models_app = typer.Typer(help="Register, list, show and search models.", no_args_is_help=True)
+runs_app = typer.Typer(help="List, inspect, resume and cancel runs.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
+
+out = Console()
+err = Console(stderr=True)
+C = TypeVar("C", bound=Callable[..., Any])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def handles_errors(command: C) -> C:
+    """User mistakes: one line on stderr, exit 2. A failed run or model: exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except ExecutionError as exc:
+            err.print(f"[red]failed:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except PodiumError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def orchestrator() -> Orchestrator:
+    return Orchestrator()
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# models -----------------------------------------------------------------------------------------
+@models_app.command("list")
+@handles_errors
+def models_list(
+    capability: Annotated[str | None, typer.Option(help="Only models offering this.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List registered model versions."""
+    with orchestrator() as orch:
+        specs = orch.registry.provides(capability) if capability else orch.registry.all()
+        specs = sorted(specs, key=lambda s: (s.name, s.semver))
+        if as_json:
+            emit_json([model_json(s) for s in specs])
+        else:
+            out.print(models_table(specs))
+
+
+@models_app.command("show")
+@handles_errors
+def models_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")],
+                as_json: JsonOpt = False) -> None:
+    """Show one model version (the newest matching one)."""
+    name, _, spec = ref.partition("@")
+    with orchestrator() as orch:
+        model = orch.registry.get(name, spec or None)
+        if as_json:
+            emit_json(model_json(model))
+        else:
+            out.print(model_detail(model))
+
+
+@models_app.command("register")
+@handles_errors
+def models_register(path: Annotated[Path, typer.Argument(help="A manifest file or a folder.")],
+                    as_json: JsonOpt = False) -> None:
+    """Register the manifests in a file or folder (all or nothing)."""
+    with orchestrator() as orch:
+        specs = orch.register(path)
+        if as_json:
+            emit_json([{"name": s.name, "version": s.version} for s in specs])
+        else:
+            for s in specs:
+                out.print(f"registered [bold]{s.key}[/bold] ({', '.join(s.capabilities)})")
+
+
+@models_app.command("search")
+@handles_errors
+def models_search(text: Annotated[str, typer.Argument(help="Free text.")],
+                  as_json: JsonOpt = False) -> None:
+    """Search models by name, description, capability and tags."""
+    with orchestrator() as orch:
+        hits = orch.registry.search(text)
+        if as_json:
+            emit_json([{"name": s.name, "version": s.version, "score": score,
+                        "capabilities": s.capabilities, "description": s.description}
+                       for s, score in hits])
+        elif not hits:
+            out.print("no model matches")
+        else:
+            out.print(models_table([s for s, _ in hits]))
+
+
+# runs -------------------------------------------------------------------------------------------
+def parse_inputs(pairs: list[str], input_file: Path | None) -> dict[str, Any]:
+    """``-i key=value`` (value parsed as JSON when it is JSON) over ``--input-file``."""
+    values: dict[str, Any] = {}
+    if input_file is not None:
+        try:
+            loaded = json.loads(input_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError("no such file", file=str(input_file)) from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"malformed JSON: {exc.msg}", file=str(input_file),
+                            line=exc.lineno) from None
+        if not isinstance(loaded, dict):
+            raise UserError("must hold a JSON object of inputs", file=str(input_file))
+        values.update(loaded)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"'{pair}' must look like key=value", field="-i")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return values
+
+
+def report(result: RunResult, as_json: bool, *, why: bool = False) -> None:
+    """Print a run's result and exit 1 if it failed or was cancelled."""
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        out.print(steps_table(result, why=why))
+        if result.outputs is not None:
+            out.print_json(json.dumps({"outputs": result.outputs, "cost": round(result.cost, 8)},
+                                      default=str))
+        if result.status is RunStatus.WAITING:
+            waiting = [s["step"] for s in result.steps if s["status"] == "waiting"]
+            for step in waiting:
+                out.print(f"[yellow]waiting for approval:[/yellow] podium approve "
+                          f"{result.run_id} {step} [--reject]")
+        if result.error:
+            err.print(f"[red]failed:[/red] {result.error}", highlight=False, soft_wrap=True)
+    if result.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        raise typer.Exit(1)
+
+
+def execute(orch: Orchestrator, title: str, as_json: bool, start: Callable[[], RunResult]) -> None:
+    if as_json or not out.is_terminal:
+        report(start(), as_json)
+        return
+    progress = LiveProgress(out, title)
+    orch.runner.observers.append(progress)
+    with progress:
+        result = start()
+    report(result, as_json)
+
+
+@app.command("run")
+@handles_errors
+def run(
+    workflow: Annotated[Path, typer.Argument(help="The workflow YAML file.")],
+    inputs: Annotated[list[str] | None, typer.Option("-i", "--input",
+                                                     help="key=value (repeatable).")] = None,
+    input_file: Annotated[Path | None, typer.Option(help="A JSON object of inputs.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a workflow file."""
+    values = parse_inputs(inputs or [], input_file)
+    with orchestrator() as orch:
+        loaded = orch.load(workflow)
+        execute(orch, f"running {loaded.name}", as_json, lambda: orch.run(loaded, values))
+
+
+@runs_app.command("list")
+@handles_errors
+def runs_list(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+              as_json: JsonOpt = False) -> None:
+    """List runs, newest first."""
+    with orchestrator() as orch:
+        records = orch.runs(limit)
+        if as_json:
+            emit_json([r.to_json() for r in records])
+        else:
+            out.print(runs_table(records))
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
+    """Show a run's steps, models, outputs and routing reasons."""
+    with orchestrator() as orch:
+        result = orch.get_run(run_id)
+        if as_json:
+            emit_json(result.to_json())
+        else:
+            out.print(steps_table(result, why=True))
+            if result.outputs is not None:
+                out.print_json(json.dumps({"outputs": result.outputs}, default=str))
+            if result.error:
+                out.print(f"[red]error:[/red] {result.error}", highlight=False)
+
+
+@runs_app.command("resume")
+@handles_errors
+def runs_resume(run_id: str, as_json: JsonOpt = False) -> None:
+    """Continue a run whose process died (finished steps are not run again)."""
+    with orchestrator() as orch:
+        execute(orch, f"resuming {run_id}", as_json, lambda: orch.resume(run_id))
+
+
+@runs_app.command("cancel")
+@handles_errors
+def runs_cancel(run_id: str, as_json: JsonOpt = False) -> None:
+    """Cancel a run; a process running it stops within a second."""
+    with orchestrator() as orch:
+        record = orch.cancel(run_id)
+        if as_json:
+            emit_json(record.to_json())
+        else:
+            out.print(f"run {run_id} cancelled")
+
+
+@app.command("approve")
+@handles_errors
+def approve(
+    run_id: str,
+    step: str,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
+    comment: Annotated[str | None, typer.Option(help="Why.")] = None,
+    by: Annotated[str, typer.Option(help="Who decides.")] = "cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve (or reject) a waiting step, then continue the run."""
+    with orchestrator() as orch:
+        execute(orch, f"continuing {run_id}", as_json,
+                lambda: orch.approve(run_id, step, approved=not reject, by=by, comment=comment))
+
+
+@app.command("demo")
+@handles_errors
+def demo(as_json: JsonOpt = False) -> None:
+    """Run the shipped scenarios end to end and print a table."""
+    from podium.demo import run_demo
+
+    with orchestrator() as orch:
+        run_demo(orch, out, as_json=as_json)

@@ -1,0 +1,247 @@
+"""A run's life: start, resume, wait for approval, cancel, finish; and its result."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium._types import RunStatus, StepStatus
+from podium.engine._calls import ModelCaller, StepFailure
+from podium.engine._executor import Executor, Scope
+from podium.engine._ir import Workflow
+from podium.engine._journal import Journal, Observer
+from podium.engine._loader import input_defaults, input_schema, workflow_from_snapshot
+from podium.engine._state import RunState
+from podium.errors import ExpressionError, InvalidStateError, RunNotFoundError, SchemaError
+from podium.registry import Registry
+from podium.routing import Router
+from podium.store import Event, RunRecord, Store
+
+CANCEL_POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced: status, outputs, cost, every step, and the lineage of each output."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    outputs: dict[str, Any] | None
+    cost: float
+    error: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "status": str(self.status),
+            "outputs": self.outputs,
+            "cost": round(self.cost, 8),
+            "error": self.error,
+            "steps": self.steps,
+            "lineage": self.lineage,
+        }
+
+
+def new_run_id() -> str:
+    """Sortable, unique: milliseconds since the epoch in hex, then 6 random hex digits."""
+    return f"{int(time.time() * 1000):x}-{uuid.uuid4().hex[:6]}"
+
+
+def prepare_inputs(workflow: Workflow, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in and types checked; a mismatch is a :class:`SchemaError`."""
+    values = input_defaults(workflow) | dict(inputs)
+    unknown = sorted(set(values) - set(workflow.inputs))
+    if unknown and workflow.inputs:
+        raise SchemaError(f"workflow '{workflow.name}' has no input '{unknown[0]}'",
+                          field=f"inputs.{unknown[0]}")
+    try:
+        input_schema(workflow).validate(values, owner=f"workflow '{workflow.name}'",
+                                        direction="input")
+    except SchemaError as exc:
+        raise SchemaError(exc.message.replace(f"workflow '{workflow.name}': ", ""),
+                          file=workflow.source) from None
+    return values
+
+
+class Runner:
+    """Drives runs against one store, registry, router and model caller."""
+
+    def __init__(self, store: Store, registry: Registry, router: Router, caller: ModelCaller,
+                 observers: Sequence[Observer] = ()) -> None:
+        self.store = store
+        self.registry = registry
+        self.router = router
+        self.caller = caller
+        self.observers = list(observers)
+
+    async def start(self, workflow: Workflow, inputs: dict[str, Any],
+                    *, run_id: str | None = None) -> RunResult:
+        values = prepare_inputs(workflow, inputs)
+        run_id = run_id or new_run_id()
+        now = time.time()
+        first = Event("run_started", None, {"inputs": values, "workflow": workflow.name}, now)
+        self.store.create_run(
+            RunRecord(run_id, workflow.name, str(RunStatus.RUNNING), now, inputs=values,
+                      definition=workflow.snapshot()),
+            [first],
+        )
+        state = RunState()
+        state.apply(first)
+        return await self._drive(run_id, workflow, state)
+
+    async def resume(self, run_id: str) -> RunResult:
+        record = self.store.run(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run with id '{run_id}'")
+        if record.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
+            raise InvalidStateError(f"run {run_id} is {record.status}; nothing to resume")
+        workflow = workflow_from_snapshot(record.definition)
+        state = RunState.replay(self.store.events(run_id))
+        return await self._drive(run_id, workflow, state, resumed=True)
+
+    def result(self, run_id: str) -> RunResult:
+        """The result of a stored run, rebuilt from its event log."""
+        record = self.store.run(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run with id '{run_id}'")
+        state = RunState.replay(self.store.events(run_id))
+        return _result(run_id, record.workflow, RunStatus(record.status), state,
+                       record.outputs, record.error)
+
+    async def _drive(self, run_id: str, workflow: Workflow, state: RunState,
+                     *, resumed: bool = False) -> RunResult:
+        journal = Journal(self.store, run_id, state, self.observers)
+        if resumed:
+            journal.record("run_resumed")
+            journal.update_run(status=str(RunStatus.RUNNING), finished_at=None, error=None)
+        executor = Executor(run_id, journal, self.caller, self.router, self.registry)
+        scope = Scope(state.inputs)
+        work = asyncio.ensure_future(executor.run_scope(workflow.steps, scope, ""))
+        watcher = asyncio.ensure_future(self._watch_cancel(run_id, work)) if self.store.durable \
+            else None
+        status, outputs, error = RunStatus.SUCCEEDED, None, None
+        try:
+            result = await work
+            if result.waiting:
+                status = RunStatus.WAITING
+            else:
+                outputs = {n: t.evaluate(scope.view()) for n, t in workflow.outputs.items()}
+        except StepFailure as failure:
+            status, error = RunStatus.FAILED, str(failure)
+        except ExpressionError as exc:
+            status, error = RunStatus.FAILED, f"outputs: {exc.message}"
+        except asyncio.CancelledError:
+            status, error = RunStatus.CANCELLED, "cancelled"
+            for key, record in state.steps.items():
+                if record.status in (StepStatus.RUNNING, StepStatus.WAITING):
+                    journal.record("step_cancelled", key, error="run cancelled")
+            if not work.cancelled() and not (watcher and watcher.done()):
+                raise_later = True
+            else:
+                raise_later = False
+            self._finish(journal, status, outputs, error)
+            if raise_later:
+                raise
+            return _result(run_id, workflow.name, status, state, outputs, error)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+        self._finish(journal, status, outputs, error)
+        return _result(run_id, workflow.name, status, state, outputs, error)
+
+    def _finish(self, journal: Journal, status: RunStatus, outputs: dict[str, Any] | None,
+                error: str | None) -> None:
+        kind = {RunStatus.WAITING: "run_waiting", RunStatus.SUCCEEDED: "run_succeeded",
+                RunStatus.FAILED: "run_failed", RunStatus.CANCELLED: "run_cancelled"}[status]
+        data: dict[str, Any] = {"outputs": outputs} if outputs is not None else {}
+        if error:
+            data["error"] = error
+        journal.record(kind, **data)
+        update: dict[str, Any] = {"status": str(status), "cost": journal.state.cost}
+        if status.finished:
+            update |= {"finished_at": time.time(), "outputs": outputs, "error": error}
+        journal.update_run(**update)
+        journal.flush()
+
+    async def _watch_cancel(self, run_id: str, work: asyncio.Future[Any]) -> None:
+        """Cancel ``work`` when another process marks the run cancelled."""
+        loop = asyncio.get_running_loop()
+        while not work.done():
+            await asyncio.sleep(CANCEL_POLL_S)
+            record = await loop.run_in_executor(None, self.store.run, run_id)
+            if record is not None and record.status == RunStatus.CANCELLED:
+                work.cancel()
+                return
+
+
+def cancel_run(store: Store, run_id: str) -> RunRecord:
+    """Mark a run cancelled; a process still running it notices within a fraction of a second."""
+    record = store.run(run_id)
+    if record is None:
+        raise RunNotFoundError(f"no run with id '{run_id}'")
+    if RunStatus(record.status).finished:
+        raise InvalidStateError(f"run {run_id} already {record.status}")
+    store.append(run_id, [Event("run_cancelled", None, {"error": "cancelled by request"},
+                                time.time())],
+                 {"status": str(RunStatus.CANCELLED), "finished_at": time.time(),
+                  "error": "cancelled by request"})
+    return store.run(run_id)  # type: ignore[return-value]
+
+
+def decide_approval(store: Store, run_id: str, step: str, *, approved: bool, by: str,
+                    comment: str | None) -> None:
+    """Record an approval decision for a waiting step (the caller then resumes the run)."""
+    record = store.run(run_id)
+    if record is None:
+        raise RunNotFoundError(f"no run with id '{run_id}'")
+    state = RunState.replay(store.events(run_id))
+    waiting = sorted(k for k, r in state.steps.items() if r.status is StepStatus.WAITING)
+    if step not in waiting:
+        hint = f"; waiting: {', '.join(waiting)}" if waiting else "; no step is waiting"
+        raise InvalidStateError(f"step '{step}' of run {run_id} is not waiting for approval{hint}")
+    store.append(run_id, [Event("approval_decided", step,
+                                {"approved": approved, "by": by, "comment": comment},
+                                time.time())])
+
+
+def _result(run_id: str, workflow: str, status: RunStatus, state: RunState,
+            outputs: dict[str, Any] | None, error: str | None) -> RunResult:
+    steps, lineage = [], []
+    for key, record in state.steps.items():
+        duration = None
+        if record.started_at and record.finished_at:
+            duration = round((record.finished_at - record.started_at) * 1000, 3)
+        steps.append({
+            "step": key,
+            "status": str(record.status) if record.status else "pending",
+            "model": record.model,
+            "attempts": record.attempts,
+            "cost": round(record.cost, 8),
+            "cached": record.cached,
+            "duration_ms": duration,
+            "error": record.error,
+        })
+        if record.status is StepStatus.SUCCEEDED and record.model:
+            entry = {"step": key, "model": record.model, "cached": record.cached}
+            for extra in ("fallback_from", "members"):
+                if extra in record.info:
+                    entry[extra] = record.info[extra]
+            if record.decision:
+                entry["why"] = record.decision.get("reason")
+            lineage.append(entry)
+    return RunResult(run_id, workflow, status, outputs, state.cost, error, steps, lineage)

@@ -1,0 +1,172 @@
+"""A run's state as a pure function of its event log (no I/O).
+
+Events advance each step through an explicit transition table; replaying a stored log
+rebuilds exactly the state the run had, which is how a run resumes after its process died.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium._types import RunStatus, StepStatus
+from podium.errors import InvalidStateError
+from podium.store import Event
+
+S = StepStatus
+NEW: None = None
+
+#: (status before, event type) -> status after. Anything else is an invalid transition.
+STEP_TRANSITIONS: dict[tuple[StepStatus | None, str], StepStatus] = {
+    (NEW, "step_started"): S.RUNNING,
+    (S.RUNNING, "step_started"): S.RUNNING,  # a resumed process starts the step again
+    (S.FAILED, "step_started"): S.RUNNING,  # resuming a failed run retries its failed steps
+    (S.CANCELLED, "step_started"): S.RUNNING,
+    (S.WAITING, "step_started"): S.WAITING,
+    (S.RUNNING, "attempt_failed"): S.RUNNING,
+    (S.RUNNING, "step_succeeded"): S.SUCCEEDED,
+    (S.WAITING, "step_succeeded"): S.SUCCEEDED,
+    (S.RUNNING, "step_failed"): S.FAILED,
+    (NEW, "step_skipped"): S.SKIPPED,
+    (S.RUNNING, "step_skipped"): S.SKIPPED,
+    (S.RUNNING, "approval_requested"): S.WAITING,
+    (S.WAITING, "approval_requested"): S.WAITING,
+    (S.WAITING, "approval_decided"): S.RUNNING,
+    (S.RUNNING, "step_cancelled"): S.CANCELLED,
+    (S.WAITING, "step_cancelled"): S.CANCELLED,
+}
+
+RUN_TRANSITIONS: dict[str, RunStatus] = {
+    "run_started": RunStatus.RUNNING,
+    "run_resumed": RunStatus.RUNNING,
+    "run_waiting": RunStatus.WAITING,
+    "run_succeeded": RunStatus.SUCCEEDED,
+    "run_failed": RunStatus.FAILED,
+    "run_cancelled": RunStatus.CANCELLED,
+}
+
+
+@dataclass
+class StepRecord:
+    """What the log says about one step key."""
+
+    status: StepStatus | None = None
+    output: Any = None
+    attempts: int = 0
+    model: str | None = None
+    cost: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    decision: dict[str, Any] | None = None
+    approval: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """Every step's record and the run's status, built by applying events in order."""
+
+    status: RunStatus = RunStatus.PENDING
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+
+    @classmethod
+    def replay(cls, events: Iterable[Event]) -> RunState:
+        state = cls()
+        for event in events:
+            state.apply(event)
+        return state
+
+    def apply(self, event: Event) -> None:
+        """Advance by one event; an impossible transition raises :class:`InvalidStateError`."""
+        run_status = RUN_TRANSITIONS.get(event.type)
+        if run_status is not None:
+            self.status = run_status
+            if event.type == "run_started":
+                self.inputs = dict(event.data.get("inputs") or {})
+            elif event.type == "run_succeeded":
+                self.outputs = event.data.get("outputs")
+            elif event.type == "run_failed":
+                self.error = event.data.get("error")
+            return
+        if event.step is None:
+            return
+        record = self.steps.get(event.step)
+        if record is None:
+            record = self.steps[event.step] = StepRecord()
+        after = STEP_TRANSITIONS.get((record.status, event.type))
+        if after is None:
+            raise InvalidStateError(
+                f"step '{event.step}' cannot go from {record.status or 'new'} by {event.type}"
+            )
+        record.status = after
+        _RECORDERS.get(event.type, _noop)(record, event)
+
+    def step(self, key: str) -> StepRecord | None:
+        return self.steps.get(key)
+
+    @property
+    def cost(self) -> float:
+        return sum(r.cost for r in self.steps.values() if r.status is S.SUCCEEDED)
+
+
+def _noop(record: StepRecord, event: Event) -> None:
+    return None
+
+
+def _started(record: StepRecord, event: Event) -> None:
+    record.attempts = max(record.attempts, int(event.data.get("attempt", 1)))
+    record.started_at = record.started_at or event.ts
+    record.error = None
+
+
+def _attempt_failed(record: StepRecord, event: Event) -> None:
+    record.attempts = max(record.attempts, int(event.data.get("attempt", record.attempts)))
+    record.error = event.data.get("error")
+
+
+def _succeeded(record: StepRecord, event: Event) -> None:
+    data = event.data
+    record.output = data.get("output")
+    record.model = data.get("model")
+    record.cost = float(data.get("cost") or 0.0)
+    record.cached = bool(data.get("cached"))
+    record.decision = data.get("decision")
+    record.info = {k: v for k, v in data.items() if k not in ("output", "model", "cost", "cached")}
+    record.finished_at = event.ts
+    record.error = None
+
+
+def _failed(record: StepRecord, event: Event) -> None:
+    record.error = event.data.get("error")
+    record.finished_at = event.ts
+
+
+def _skipped(record: StepRecord, event: Event) -> None:
+    record.info = {"reason": event.data.get("reason")}
+    record.finished_at = event.ts
+
+
+def _approval_requested(record: StepRecord, event: Event) -> None:
+    record.approval = dict(event.data) | {"requested_at": event.ts}
+
+
+def _approval_decided(record: StepRecord, event: Event) -> None:
+    record.approval = (record.approval or {}) | {"decision": dict(event.data)}
+
+
+_RECORDERS = {
+    "step_started": _started,
+    "attempt_failed": _attempt_failed,
+    "step_succeeded": _succeeded,
+    "step_failed": _failed,
+    "step_skipped": _skipped,
+    "step_cancelled": _failed,
+    "approval_requested": _approval_requested,
+    "approval_decided": _approval_decided,
+}

@@ -1,0 +1,202 @@
+"""Static checks of a workflow: references, cycles, and types against the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from podium.engine._ir import (
+    CallStep,
+    EnsembleStep,
+    LoopStep,
+    MapStep,
+    Step,
+    Workflow,
+    WorkflowStep,
+)
+from podium.errors import ModelNotFoundError, UserError, WorkflowError
+from podium.registry import ModelSpec, Registry, Schema, assignable
+
+Fail = Callable[[str, list[str | int]], UserError]
+
+
+def check_scope(
+    fail: Fail, steps: Mapping[str, Step], path: list[str | int], visible: frozenset[str]
+) -> None:
+    """Every reference names a known step, ``after`` names siblings, and there is no cycle."""
+    known = visible | set(steps)
+    for step_id, step in steps.items():
+        unknown = sorted(step.refs - known)
+        if unknown:
+            raise fail(f"refers to unknown step '{unknown[0]}'", [*path, step_id])
+        bad_after = sorted(set(step.after) - set(steps))
+        if bad_after:
+            raise fail(f"'after' names unknown step '{bad_after[0]}'", [*path, step_id, "after"])
+    cycle = find_cycle({sid: step.deps for sid, step in steps.items()})
+    if cycle:
+        raise fail(
+            "steps depend on each other in a cycle: " + " -> ".join(cycle), [*path, cycle[0]]
+        )
+
+
+def find_cycle(graph: Mapping[str, frozenset[str]]) -> list[str] | None:
+    """A dependency cycle as a path (first id repeated at the end), or ``None``."""
+    state: dict[str, int] = {}
+    trail: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        trail.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                return [*trail[trail.index(dep) :], dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        trail.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def check_models(workflow: Workflow, registry: Registry) -> None:
+    """Every model reference resolves, and values flowing between steps have matching types."""
+    _check_steps(workflow, workflow.steps, registry, ["steps"], {})
+
+
+def _producer_schemas(
+    steps: Mapping[str, Step], registry: Registry, known: dict[str, Schema]
+) -> dict[str, Schema]:
+    schemas = dict(known)
+    for step_id, step in steps.items():
+        if isinstance(step, CallStep):
+            schema = _output_schema(step, registry)
+            if schema is not None:
+                schemas[step_id] = schema
+    return schemas
+
+
+def _output_schema(step: CallStep, registry: Registry) -> Schema | None:
+    if step.uses.kind == "model":
+        return registry.resolve_model(step.uses).output_schema
+    contract = registry.contract(step.uses.name)
+    return Schema.parse(contract["output"]) if contract else None
+
+
+def _check_steps(
+    workflow: Workflow,
+    steps: Mapping[str, Step],
+    registry: Registry,
+    path: list[str | int],
+    known: dict[str, Schema],
+) -> None:
+    def fail(message: str, where: list[str | int]) -> WorkflowError:
+        from podium._yaml import line_of
+
+        field = ".".join(str(p) for p in where)
+        return WorkflowError(
+            message,
+            file=workflow.source,
+            line=line_of(workflow.document, where) if workflow.document else None,
+            field=field,
+        )
+
+    producers = _producer_schemas(steps, registry, known)
+    for step_id, step in steps.items():
+        where = [*path, step_id]
+        try:
+            _check_step(workflow, step, registry, where, producers, fail)
+        except ModelNotFoundError as exc:
+            raise fail(exc.message, [*where, "uses"]) from None
+
+
+def _check_step(
+    workflow: Workflow,
+    step: Step,
+    registry: Registry,
+    where: list[str | int],
+    producers: dict[str, Schema],
+    fail: Fail,
+) -> None:
+    if isinstance(step, CallStep):
+        targets = [*registry.resolve(step.uses), *(registry.resolve(r)[0] for r in step.fallback)]
+        _check_inputs(workflow, step, targets[0], producers, where, fail)
+    elif isinstance(step, EnsembleStep):
+        if isinstance(step.members, tuple):
+            for ref in step.members:
+                registry.resolve(ref)
+        else:
+            registry.resolve(step.uses)
+    elif isinstance(step, MapStep):
+        _check_step(workflow, step.body, registry, [*where, "step"], producers, fail)
+    elif isinstance(step, LoopStep):
+        _check_steps(workflow, step.steps, registry, [*where, "loop", "steps"], producers)
+    elif isinstance(step, WorkflowStep):
+        check_models(step.workflow, registry)
+
+
+def _check_inputs(
+    workflow: Workflow,
+    step: CallStep,
+    target: ModelSpec,
+    producers: dict[str, Schema],
+    where: list[str | int],
+    fail: Fail,
+) -> None:
+    """Check a literal ``with`` mapping against the model's input schema."""
+    given = step.with_.source if step.with_ is not None else None
+    if not isinstance(given, dict):
+        return
+    schema = target.input_schema
+    for field in schema.fields.values():
+        if field.required and field.name not in given:
+            raise fail(f"{target.key} needs input '{field.name}' ({field.type})", [*where, "with"])
+    if not schema.open and not schema.lite:
+        return
+    for name, value in given.items():
+        expected = schema.fields.get(name)
+        if expected is None:
+            continue
+        actual = _static_type(value, workflow, producers)
+        if actual is not None and not assignable(actual, expected.type):
+            raise fail(
+                f"{target.key} input '{name}' is {expected.type}, but {actual} is given",
+                [*where, "with", name],
+            )
+
+
+def _static_type(value: Any, workflow: Workflow, producers: dict[str, Schema]) -> str | None:
+    """The type of a ``with`` value when it can be known before running, else ``None``."""
+    from podium.engine._expr import compile_template
+    from podium.registry import type_of
+
+    template = compile_template(value)
+    if template.is_constant:
+        return type_of(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if len(template.expressions) != 1 or not (text.startswith("${{") and text.endswith("}}")):
+        return "string"
+    path = template.expressions[0].path
+    if not path:
+        return None
+    if path[0] == "inputs" and len(path) == 2:
+        spec = workflow.inputs.get(str(path[1]))
+        if isinstance(spec, Mapping):
+            spec = spec.get("type")
+        return str(spec).rstrip("?") if isinstance(spec, str) else None
+    if path[0] == "steps" and len(path) == 4 and path[2] == "output":
+        schema = producers.get(str(path[1]))
+        field = schema.fields.get(str(path[3])) if schema else None
+        return field.type if field else None
+    return None

@@ -1,0 +1,139 @@
+"""Podium's one error tree.
+
+::
+
+    PodiumError
+     +-- UserError                 bad input: the CLI prints one line and exits with 2
+     |    +-- ManifestError        a model manifest is malformed or breaks a contract
+     |    +-- WorkflowError        a workflow file is malformed or fails validation
+     |    +-- ExpressionError      a ``${{ }}`` expression does not parse or names nothing
+     |    +-- ModelNotFoundError   a model or capability reference resolves to nothing
+     |    +-- SchemaError          a value does not match a model's input schema
+     |    +-- RunNotFoundError     no run has that id
+     |    +-- InvalidStateError    the run or step is not in a state that allows the action
+     +-- ExecutionError            a run failed (the CLI exits with 1)
+     |    +-- ModelCallError       a model raised, returned bad output or could not be reached
+     |    +-- StepTimeoutError     a step took longer than its ``timeout_s``
+     |    +-- NoCandidateError     no registered model satisfies a step's route constraints
+     +-- StoreError                the database could not be read or written
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExecutionError",
+    "ExpressionError",
+    "InvalidStateError",
+    "ManifestError",
+    "ModelCallError",
+    "ModelNotFoundError",
+    "NoCandidateError",
+    "PodiumError",
+    "RunNotFoundError",
+    "SchemaError",
+    "StepTimeoutError",
+    "StoreError",
+    "UserError",
+    "WorkflowError",
+]
+
+
+class PodiumError(Exception):
+    """Root of every error Podium raises on purpose."""
+
+
+class UserError(PodiumError):
+    """A mistake in what the user gave us; reported as one line naming where it is.
+
+    ``file``, ``line`` and ``field`` locate the fault when they are known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """``file:line: field: message`` with the parts that are known."""
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "")
+        parts = [p for p in (where, self.field) if p]
+        text = " ".join(self.message.split())
+        return ": ".join([*parts, text]) if parts else text
+
+    def located(
+        self, *, file: str | None = None, line: int | None = None, field: str | None = None
+    ) -> UserError:
+        """A copy of this error with missing location parts filled in."""
+        return type(self)(
+            self.message,
+            file=self.file or file,
+            line=self.line or line,
+            field=self.field or field,
+        )
+
+
+class ManifestError(UserError):
+    """A model manifest is malformed, or a new version breaks its capability's contract."""
+
+
+class WorkflowError(UserError):
+    """A workflow file is malformed or fails validation."""
+
+
+class ExpressionError(UserError):
+    """A ``${{ }}`` expression is malformed or cannot be evaluated."""
+
+
+class ModelNotFoundError(UserError):
+    """A ``model/NAME@SPEC`` or ``capability/X`` reference resolves to no registered model."""
+
+
+class SchemaError(UserError):
+    """A value does not match a model's or workflow's declared schema."""
+
+
+class RunNotFoundError(UserError):
+    """No run with the given id exists in the store."""
+
+
+class InvalidStateError(UserError):
+    """The action is not allowed in the run's or step's current state."""
+
+
+class ExecutionError(PodiumError):
+    """A run failed while executing."""
+
+
+class ModelCallError(ExecutionError):
+    """A model call failed: it raised, returned output that breaks its schema, or was unreachable.
+
+    ``retryable`` says whether trying again (or another instance) may help.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, retryable: bool = True) -> None:
+        self.model = model
+        self.retryable = retryable
+        super().__init__(f"{model}: {message}" if model else message)
+
+
+class StepTimeoutError(ExecutionError):
+    """A step did not finish within its ``timeout_s``."""
+
+
+class NoCandidateError(ExecutionError):
+    """No model satisfies a step's route constraints (cost, latency, quality, tags)."""
+
+
+class StoreError(PodiumError):
+    """The database could not be read or written."""

@@ -1,0 +1,72 @@
+"""Reading model manifests (YAML files, or folders of them) into :class:`ModelSpec`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from podium._yaml import line_of, load_yaml_file, plain
+from podium.errors import ManifestError, SchemaError
+from podium.registry._spec import ModelSpec
+
+_PATH_FIELDS = {"sklearn": "path", "onnx": "path"}
+
+
+def spec_from_mapping(
+    data: Any, *, source: str | None = None, base_dir: Path | None = None
+) -> ModelSpec:
+    """Validate one manifest mapping; errors name ``source``, the line and the field."""
+    if not isinstance(data, dict):
+        raise ManifestError("a manifest must be a mapping of fields", file=source, line=1)
+    raw = plain(data)
+    runtime = raw.get("runtime")
+    if base_dir is not None and isinstance(runtime, dict):
+        key = _PATH_FIELDS.get(str(runtime.get("kind")))
+        if key and isinstance(runtime.get(key), str) and not Path(runtime[key]).is_absolute():
+            runtime[key] = str((base_dir / runtime[key]).resolve())
+        if runtime.get("kind") == "embedding" and isinstance(runtime.get("model"), str):
+            candidate = base_dir / runtime["model"]
+            if candidate.exists():
+                runtime["model"] = str(candidate.resolve())
+    if source is not None:
+        raw["source"] = source
+    try:
+        return ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [p for p in first["loc"] if not (isinstance(p, str) and p[:1].isupper())]
+        field = ".".join(str(p) for p in loc) or None
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = "is required"
+        elif first["type"] == "extra_forbidden":
+            message = "is not a manifest field"
+        raise ManifestError(
+            message, file=source, line=line_of(data, loc) if loc else None, field=field
+        ) from None
+    except SchemaError as exc:
+        raise ManifestError(
+            exc.message, file=source, line=line_of(data, [exc.field or ""]), field=exc.field
+        ) from None
+
+
+def load_manifests(path: str | Path) -> list[ModelSpec]:
+    """Every manifest in a file (one document, or a list of them) or a folder (recursive)."""
+    target = Path(path)
+    if not target.exists():
+        raise ManifestError("no such file or folder", file=str(path))
+    if target.is_dir():
+        files = sorted(
+            p for p in target.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+        )
+        if not files:
+            raise ManifestError("no manifest files (*.yaml, *.yml) in this folder", file=str(path))
+        return [spec for f in files for spec in load_manifests(f)]
+    data = load_yaml_file(target, ManifestError)
+    documents = data if isinstance(data, list) else [data]
+    return [
+        spec_from_mapping(doc, source=str(target), base_dir=target.parent.resolve())
+        for doc in documents
+    ]

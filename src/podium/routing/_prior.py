@@ -1,0 +1,106 @@
+"""Routing on manifest priors: filter by constraints, then score by a named policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from podium._types import JSONObject
+from podium.errors import NoCandidateError
+from podium.registry import ModelRef, ModelSpec, Registry
+from podium.routing._policy import RoutePolicy
+from podium.routing._protocol import Candidate, CallOutcome, RouteDecision
+
+Scorer = Callable[[ModelSpec, str, RoutePolicy, list[ModelSpec]], float]
+
+
+def _best(spec: ModelSpec, cap: str, _p: RoutePolicy, _all: list[ModelSpec]) -> float:
+    return spec.quality_for(cap) - 1e-6 * spec.cost.per_call
+
+
+def _cheapest(spec: ModelSpec, cap: str, _p: RoutePolicy, _all: list[ModelSpec]) -> float:
+    return -spec.cost.per_call + 1e-9 * spec.quality_for(cap)
+
+
+def _fastest(spec: ModelSpec, cap: str, _p: RoutePolicy, _all: list[ModelSpec]) -> float:
+    return -spec.latency_ms + 1e-6 * spec.quality_for(cap)
+
+
+def _balanced(spec: ModelSpec, cap: str, policy: RoutePolicy, peers: list[ModelSpec]) -> float:
+    """``wq * quality - wc * cost / max cost - wl * latency / max latency``.
+
+    Weights come from the step's ``route`` options ``quality_weight`` (default 0.6),
+    ``cost_weight`` (0.25) and ``latency_weight`` (0.15).
+    """
+    max_cost = max((p.cost.per_call for p in peers), default=0.0) or 1.0
+    max_latency = max((p.latency_ms for p in peers), default=0.0) or 1.0
+    wq = float(policy.options.get("quality_weight", 0.6))
+    wc = float(policy.options.get("cost_weight", 0.25))
+    wl = float(policy.options.get("latency_weight", 0.15))
+    return (
+        wq * spec.quality_for(cap)
+        - wc * spec.cost.per_call / max_cost
+        - wl * spec.latency_ms / max_latency
+    )
+
+
+#: policy name -> scorer. Policies that need live statistics fall back to ``best`` here.
+SCORERS: dict[str, Scorer] = {
+    "best": _best,
+    "cheapest": _cheapest,
+    "fastest": _fastest,
+    "balanced": _balanced,
+}
+
+
+class PriorRouter:
+    """Chooses by manifest priors (quality, cost, latency); deterministic and explainable."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def route(self, ref: ModelRef, policy: RoutePolicy, inputs: JSONObject) -> RouteDecision:
+        models = self.registry.resolve(ref)
+        capability = ref.name if ref.kind == "capability" else models[0].capabilities[0]
+        kept, rejected = [], []
+        for spec in models:
+            why = _violation(spec, capability, policy)
+            if why:
+                rejected.append((spec.key, why))
+            else:
+                kept.append(spec)
+        if not kept:
+            reasons = "; ".join(f"{m}: {w}" for m, w in rejected)
+            raise NoCandidateError(f"no model for {ref} satisfies the route constraints ({reasons})")
+        scorer = SCORERS.get(policy.policy, _best)
+        ranked = sorted(
+            (Candidate(s, scorer(s, capability, policy, kept)) for s in kept),
+            key=lambda c: (-c.score, c.spec.name, str(c.spec.semver)),
+        )
+        used = policy.policy if policy.policy in SCORERS else "best"
+        note = "" if used == policy.policy else f" ('{policy.policy}' needs live stats; used best)"
+        top = ranked[0].spec
+        reason = (
+            f"{used}: {top.key} scored {ranked[0].score:.4f} "
+            f"(quality {top.quality_for(capability):.3f}, cost {top.cost.per_call:g}, "
+            f"latency {top.latency_ms:g} ms) among {len(ranked)} candidate(s){note}"
+        )
+        return RouteDecision(str(ref), used, tuple(ranked), tuple(rejected), reason)
+
+    def observe(self, spec: ModelSpec, outcome: CallOutcome) -> None:
+        """Priors do not change with outcomes."""
+
+
+def _violation(spec: ModelSpec, capability: str, policy: RoutePolicy) -> str | None:
+    if policy.max_cost is not None and spec.cost.per_call > policy.max_cost:
+        return f"cost {spec.cost.per_call:g} > max_cost {policy.max_cost:g}"
+    if policy.max_latency_ms is not None and spec.latency_ms > policy.max_latency_ms:
+        return f"latency {spec.latency_ms:g} ms > max_latency_ms {policy.max_latency_ms:g}"
+    if policy.min_quality is not None and spec.quality_for(capability) < policy.min_quality:
+        return f"quality {spec.quality_for(capability):.3f} < min_quality {policy.min_quality:g}"
+    missing = [t for t in policy.require_tags if t not in spec.tags]
+    if missing:
+        return f"lacks tag(s) {', '.join(missing)}"
+    forbidden = [t for t in policy.forbid_tags if t in spec.tags]
+    if forbidden:
+        return f"has forbidden tag(s) {', '.join(forbidden)}"
+    return None

@@ -1,0 +1,74 @@
+"""An in-memory store: same contract as the SQL store, nothing written to disk."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from podium._types import JSONObject
+from podium.store._protocol import Event, ModelRecord, RunRecord
+
+
+class MemoryStore:
+    """Keeps everything in dictionaries; for tests and for runs that need no durability."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str], ModelRecord] = {}
+        self._contracts: dict[str, JSONObject] = {}
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._cache: dict[str, JSONObject] = {}
+
+    def put_model(self, record: ModelRecord) -> None:
+        self._models[(record.name, record.version)] = record
+
+    def models(self) -> list[ModelRecord]:
+        return sorted(self._models.values(), key=lambda r: (r.name, r.registered_at))
+
+    def put_contract(self, capability: str, contract: JSONObject) -> None:
+        self._contracts[capability] = copy.deepcopy(contract)
+
+    def contracts(self) -> dict[str, JSONObject]:
+        return copy.deepcopy(self._contracts)
+
+    def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
+        self._runs[run.run_id] = run
+        self._events[run.run_id] = []
+        self.append(run.run_id, events)
+
+    def append(
+        self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
+    ) -> list[Event]:
+        log = self._events[run_id]
+        stored = [replace(e, seq=len(log) + i + 1) for i, e in enumerate(events)]
+        log.extend(stored)
+        if update:
+            self.update_run(run_id, update)
+        return stored
+
+    def run(self, run_id: str) -> RunRecord | None:
+        return self._runs.get(run_id)
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        ordered = sorted(self._runs.values(), key=lambda r: r.started_at, reverse=True)
+        return ordered[:limit]
+
+    def events(self, run_id: str) -> list[Event]:
+        return list(self._events.get(run_id, []))
+
+    def update_run(self, run_id: str, update: dict[str, Any]) -> None:
+        self._runs[run_id] = replace(self._runs[run_id], **update)
+
+    def cache_get(self, key: str) -> JSONObject | None:
+        value = self._cache.get(key)
+        return copy.deepcopy(value) if value is not None else None
+
+    def cache_put(self, key: str, value: JSONObject) -> None:
+        self._cache[key] = copy.deepcopy(value)
+
+    def close(self) -> None:
+        """Nothing to release."""
