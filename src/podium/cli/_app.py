@@ -130,8 +130,15 @@ def models_search(text: Annotated[str, typer.Argument(help="Free text.")],
 
 
 # runs -------------------------------------------------------------------------------------------
-def parse_inputs(pairs: list[str], input_file: Path | None) -> dict[str, Any]:
-    """``-i key=value`` (value parsed as JSON when it is JSON) over ``--input-file``."""
+def parse_inputs(
+    pairs: list[str], input_file: Path | None, types: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``-i key=value`` over ``--input-file``.
+
+    A value is parsed as JSON when it is JSON, except for inputs declared ``string``,
+    which take the text as given (so ``-i order=00123`` stays ``"00123"``).
+    """
+    types = types or {}
     values: dict[str, Any] = {}
     if input_file is not None:
         try:
@@ -148,6 +155,12 @@ def parse_inputs(pairs: list[str], input_file: Path | None) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise UserError(f"'{pair}' must look like key=value", field="-i")
+        declared = types.get(key)
+        if isinstance(declared, dict):
+            declared = declared.get("type")
+        if str(declared).rstrip("?") == "string":
+            values[key] = raw
+            continue
         try:
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -196,9 +209,9 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a workflow file."""
-    values = parse_inputs(inputs or [], input_file)
     with orchestrator() as orch:
         loaded = orch.load(workflow)
+        values = parse_inputs(inputs or [], input_file, dict(loaded.inputs))
         execute(orch, f"running {loaded.name}", as_json, lambda: orch.run(loaded, values))
 
 

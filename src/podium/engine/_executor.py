@@ -257,7 +257,9 @@ class Executor:
         async def one(index: int, item: Any) -> Outcome:
             async with limit:
                 child = Scope(scope.inputs, scope.steps, item, scope.loop)
-                return await self.run_step(step.body, child, f"{key}[{index}]")
+                outcome = await self.run_step(step.body, child, f"{key}[{index}]")
+                self.journal.flush_soon()
+                return outcome
 
         outcomes = await _all_or_nothing([one(i, item) for i, item in enumerate(items)])
         self.journal.flush()

@@ -134,6 +134,8 @@ class Workflow:
     source: str | None = None
     document: Mapping[str, Any] = field(default_factory=dict)
     documents: Mapping[str, Any] = field(default_factory=dict)
+    display: str | None = None
+    located: Any = field(default=None, compare=False, repr=False)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to rebuild this workflow when a run resumes elsewhere."""

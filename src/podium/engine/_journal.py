@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,7 @@ class Journal:
         self._update: dict[str, Any] = {}
         self._observers = list(observers or [])
         self.commits = 0
+        self._flush_scheduled = False
 
     def record(self, type_: str, step: str | None = None, **data: Any) -> Event:
         """Apply an event to the state now; it is written at the next :meth:`flush`."""
@@ -43,7 +45,14 @@ class Journal:
         """Change run-summary columns in the same transaction as the pending events."""
         self._update.update(fields)
 
+    def flush_soon(self) -> None:
+        """Flush once the steps finishing in this instant have all recorded their events."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
     def flush(self) -> None:
+        self._flush_scheduled = False
         if not self._pending and not self._update:
             return
         events, self._pending = self._pending, []

@@ -131,6 +131,8 @@ def _load(key: str, shown: str, documents: dict[str, Any], stack: tuple[str, ...
         source=key,
         document=plain(doc),
         documents=snapshot_docs,
+        display=shown,
+        located=doc,
     )
 
 

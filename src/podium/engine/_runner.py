@@ -72,7 +72,7 @@ def prepare_inputs(workflow: Workflow, inputs: dict[str, Any]) -> dict[str, Any]
                                         direction="input")
     except SchemaError as exc:
         raise SchemaError(exc.message.replace(f"workflow '{workflow.name}': ", ""),
-                          file=workflow.source) from None
+                          file=workflow.display or workflow.source) from None
     return values
 
 

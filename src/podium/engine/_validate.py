@@ -87,7 +87,10 @@ def _producer_schemas(
 
 def _output_schema(step: CallStep, registry: Registry) -> Schema | None:
     if step.uses.kind == "model":
-        return registry.resolve_model(step.uses).output_schema
+        try:
+            return registry.resolve_model(step.uses).output_schema
+        except ModelNotFoundError:
+            return None  # reported with its location when the step itself is checked
     contract = registry.contract(step.uses.name)
     return Schema.parse(contract["output"]) if contract else None
 
@@ -105,8 +108,8 @@ def _check_steps(
         field = ".".join(str(p) for p in where)
         return WorkflowError(
             message,
-            file=workflow.source,
-            line=line_of(workflow.document, where) if workflow.document else None,
+            file=workflow.display or workflow.source,
+            line=line_of(workflow.located, where),
             field=field,
         )
 
