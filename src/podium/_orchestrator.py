@@ -60,6 +60,7 @@ class Orchestrator:
         self.adapters = AdapterPool(AdapterEnv(self.settings.home, self.registry.implementation))
         self.caller = ModelCaller(self.adapters, self.router, self.store, interceptors)
         self.runner = Runner(self.store, self.registry, self.router, self.caller, observers)
+        self._validated: dict[int, Workflow] = {}
 
     # models ----------------------------------------------------------------------------------
     @overload
@@ -121,12 +122,15 @@ class Orchestrator:
     def load(self, workflow: str | Path | Workflow | Mapping[str, Any]) -> Workflow:
         """Load and fully validate a workflow against the registered models."""
         if isinstance(workflow, Workflow):
+            if id(workflow) in self._validated:
+                return workflow
             loaded = workflow
         elif isinstance(workflow, Mapping):
             loaded = workflow_from_mapping(workflow)
         else:
             loaded = load_workflow(workflow)
         check_models(loaded, self.registry)
+        self._validated[id(loaded)] = loaded
         return loaded
 
     async def arun(

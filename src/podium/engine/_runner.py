@@ -7,7 +7,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+import functools
 from typing import Any
 
 from podium._types import RunStatus, StepStatus
@@ -16,7 +16,7 @@ from podium.engine._executor import Executor, Scope
 from podium.engine._ir import Workflow
 from podium.engine._journal import Journal, Observer
 from podium.engine._loader import input_defaults, input_schema, workflow_from_snapshot
-from podium.engine._state import RunState
+from podium.engine._state import RunState, StepRecord
 from podium.errors import ExpressionError, InvalidStateError, RunNotFoundError, SchemaError
 from podium.registry import Registry
 from podium.routing import Router
@@ -25,22 +25,37 @@ from podium.store import Event, RunRecord, Store
 CANCEL_POLL_S = 0.25
 
 
-@dataclass(frozen=True)
 class RunResult:
-    """What a run produced: status, outputs, cost, every step, and the lineage of each output."""
+    """What a run produced: status, outputs, cost, every step, and the lineage of each output.
 
-    run_id: str
-    workflow: str
-    status: RunStatus
-    outputs: dict[str, Any] | None
-    cost: float
-    error: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    lineage: list[dict[str, Any]] = field(default_factory=list)
+    ``steps`` and ``lineage`` are built from the run's state on first access.
+    """
+
+    def __init__(self, run_id: str, workflow: str, status: RunStatus,
+                 outputs: dict[str, Any] | None, state: RunState, error: str | None = None,
+                 ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.status = status
+        self.outputs = outputs
+        self.error = error
+        self.cost = state.cost
+        self._state = state
 
     @property
     def ok(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
+
+    @functools.cached_property
+    def steps(self) -> list[dict[str, Any]]:
+        """One entry per step key: status, model, attempts, cost, cache hit, time, error."""
+        return [_step_json(key, record) for key, record in self._state.steps.items()]
+
+    @functools.cached_property
+    def lineage(self) -> list[dict[str, Any]]:
+        """For each finished model call: which model produced it, and why it was chosen."""
+        return [_lineage(key, r) for key, r in self._state.steps.items()
+                if r.status is StepStatus.SUCCEEDED and r.model]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +68,9 @@ class RunResult:
             "steps": self.steps,
             "lineage": self.lineage,
         }
+
+    def __repr__(self) -> str:
+        return f"RunResult({self.run_id!r}, {self.workflow!r}, {self.status!s}, cost={self.cost:g})"
 
 
 def new_run_id() -> str:
@@ -221,27 +239,30 @@ def decide_approval(store: Store, run_id: str, step: str, *, approved: bool, by:
 
 def _result(run_id: str, workflow: str, status: RunStatus, state: RunState,
             outputs: dict[str, Any] | None, error: str | None) -> RunResult:
-    steps, lineage = [], []
-    for key, record in state.steps.items():
-        duration = None
-        if record.started_at and record.finished_at:
-            duration = round((record.finished_at - record.started_at) * 1000, 3)
-        steps.append({
-            "step": key,
-            "status": str(record.status) if record.status else "pending",
-            "model": record.model,
-            "attempts": record.attempts,
-            "cost": round(record.cost, 8),
-            "cached": record.cached,
-            "duration_ms": duration,
-            "error": record.error,
-        })
-        if record.status is StepStatus.SUCCEEDED and record.model:
-            entry = {"step": key, "model": record.model, "cached": record.cached}
-            for extra in ("fallback_from", "members"):
-                if extra in record.info:
-                    entry[extra] = record.info[extra]
-            if record.decision:
-                entry["why"] = record.decision.get("reason")
-            lineage.append(entry)
-    return RunResult(run_id, workflow, status, outputs, state.cost, error, steps, lineage)
+    return RunResult(run_id, workflow, status, outputs, state, error)
+
+
+def _step_json(key: str, record: StepRecord) -> dict[str, Any]:
+    duration = None
+    if record.started_at and record.finished_at:
+        duration = round((record.finished_at - record.started_at) * 1000, 3)
+    return {
+        "step": key,
+        "status": str(record.status) if record.status else "pending",
+        "model": record.model,
+        "attempts": record.attempts,
+        "cost": round(record.cost, 8),
+        "cached": record.cached,
+        "duration_ms": duration,
+        "error": record.error,
+    }
+
+
+def _lineage(key: str, record: StepRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = {"step": key, "model": record.model, "cached": record.cached}
+    for extra in ("fallback_from", "members"):
+        if extra in record.info:
+            entry[extra] = record.info[extra]
+    if record.decision:
+        entry["why"] = record.decision.get("reason")
+    return entry

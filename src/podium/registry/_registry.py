@@ -35,6 +35,7 @@ class Registry:
         self._by_capability: dict[str, dict[str, ModelSpec]] = defaultdict(dict)
         self._contracts: dict[str, dict[str, Any]] = store.contracts()
         self._callables: dict[str, Callable[..., Any]] = {}
+        self.revision = 0
         for record in store.models():
             self._index(ModelSpec.model_validate(record.spec))
 
@@ -113,6 +114,7 @@ class Registry:
             )
 
     def _index(self, spec: ModelSpec) -> None:
+        self.revision += 1
         old = self._by_name.get(spec.name, {}).get(spec.version)
         if old is not None:
             for cap in old.capabilities:

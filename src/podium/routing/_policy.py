@@ -17,4 +17,4 @@ class RoutePolicy:
     min_quality: float | None = None
     require_tags: tuple[str, ...] = ()
     forbid_tags: tuple[str, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)

@@ -57,8 +57,22 @@ class PriorRouter:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        self._decisions: dict[tuple[ModelRef, RoutePolicy], RouteDecision] = {}
+        self._revision = registry.revision
 
     def route(self, ref: ModelRef, policy: RoutePolicy, inputs: JSONObject) -> RouteDecision:
+        """Priors do not depend on the request, so a decision is reused until the registry
+        changes."""
+        if self._revision != self.registry.revision:
+            self._decisions.clear()
+            self._revision = self.registry.revision
+        key = (ref, policy)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decisions[key] = self._decide(ref, policy)
+        return decision
+
+    def _decide(self, ref: ModelRef, policy: RoutePolicy) -> RouteDecision:
         models = self.registry.resolve(ref)
         capability = ref.name if ref.kind == "capability" else models[0].capabilities[0]
         kept, rejected = [], []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,7 +34,8 @@ class RouteDecision:
     def chosen(self) -> ModelSpec:
         return self.ranked[0].spec
 
-    def to_json(self) -> dict[str, Any]:
+    @functools.cached_property
+    def _json(self) -> dict[str, Any]:
         return {
             "ref": self.ref,
             "policy": self.policy,
@@ -45,6 +47,10 @@ class RouteDecision:
             ],
             "rejected": [{"model": m, "why": why} for m, why in self.rejected],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """Candidates, scores, the choice and the reason, as JSON (computed once)."""
+        return self._json
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,8 @@ class MemoryStore:
     def append(
         self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
     ) -> list[Event]:
-        log = self._events[run_id]
-        stored = [replace(e, seq=len(log) + i + 1) for i, e in enumerate(events)]
-        log.extend(stored)
+        stored = list(events)
+        self._events[run_id].extend(stored)
         if update:
             self.update_run(run_id, update)
         return stored

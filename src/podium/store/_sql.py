@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,6 +81,7 @@ cache_table = Table(
 )
 
 _JSON_COLUMNS = ("inputs", "outputs", "definition")
+_INSERT_EVENT = "INSERT INTO podium_events (run_id, ts, type, step, data) VALUES (?, ?, ?, ?, ?)"
 
 
 def _dumps(value: Any) -> str:
@@ -205,6 +207,9 @@ class SqlStore:
     def append(
         self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
     ) -> list[Event]:
+        if self._sqlite:
+            self._append_sqlite(run_id, events, update)
+            return list(events)
         statements: list[Any] = []
         if events:
             statements.append((events_table.insert(), [self._event_row(run_id, e) for e in events]))
@@ -213,6 +218,37 @@ class SqlStore:
         if statements:
             self._write(*statements)
         return list(events)
+
+    def _append_sqlite(
+        self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None
+    ) -> None:
+        """The hot path of every run: plain DB-API calls, one transaction, no SQL compilation."""
+        with self._lock:
+            raw = self._conn.connection.driver_connection
+            assert raw is not None
+            try:
+                if events:
+                    raw.executemany(
+                        _INSERT_EVENT,
+                        [(run_id, e.ts, e.type, e.step, _dumps(e.data)) for e in events],
+                    )
+                if update:
+                    for column in update:
+                        if column not in runs_table.c:
+                            raise StoreError(f"no run column '{column}'")
+                    values = [
+                        _dumps(v) if k in _JSON_COLUMNS and v is not None else v
+                        for k, v in update.items()
+                    ]
+                    assignments = ", ".join(f"{k} = ?" for k in update)
+                    raw.execute(  # column names checked against the table above
+                        f"UPDATE podium_runs SET {assignments} WHERE run_id = ?",  # noqa: S608
+                        [*values, run_id],
+                    )
+                raw.commit()
+            except sqlite3.Error as exc:
+                raw.rollback()
+                raise StoreError(f"database write failed: {exc}") from None
 
     def _run_update(self, run_id: str, update: dict[str, Any]) -> Any:
         values = {
