@@ -21,12 +21,44 @@ from podium.demo._artifacts import demo_dir, training_lock
 SEED = 1001
 N_CUSTOMERS = 40
 _FIRST = (
-    "Ada", "Ben", "Chloe", "Diego", "Eva", "Farid", "Grace", "Hiro", "Ines", "Jonas",
-    "Kemi", "Liam", "Mei", "Noah", "Olga", "Pablo", "Rania", "Sven", "Tara", "Yusuf",
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Diego",
+    "Eva",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemi",
+    "Liam",
+    "Mei",
+    "Noah",
+    "Olga",
+    "Pablo",
+    "Rania",
+    "Sven",
+    "Tara",
+    "Yusuf",
 )
 _LAST = (
-    "Adams", "Becker", "Castro", "Dubois", "Eriksen", "Fischer", "Gupta", "Haddad",
-    "Ivanova", "Jensen", "Kowalski", "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov",
+    "Adams",
+    "Becker",
+    "Castro",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Gupta",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
 )
 _TIERS = (("standard", 0.6), ("plus", 0.28), ("premium", 0.12))
 

@@ -76,7 +76,9 @@ def generate(n: int = 12_000, seed: int = 7) -> tuple[Any, Any]:
 
     rng = np.random.default_rng(seed)
     amount = np.clip(rng.lognormal(mean=np.log(35.0), sigma=1.2, size=n), 1.0, 20_000.0)
-    hour_weights = np.array([1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 9, 9, 9, 8, 8, 8, 8, 8, 7, 6, 4, 3, 2])
+    hour_weights = np.array(
+        [1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 9, 9, 9, 8, 8, 8, 8, 8, 7, 6, 4, 3, 2]
+    )
     hour = rng.choice(24, size=n, p=hour_weights / hour_weights.sum())
     merchant = rng.beta(2.0, 5.0, size=n)
     traveller = rng.random(n) < 0.06

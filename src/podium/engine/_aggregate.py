@@ -126,7 +126,10 @@ class Median:
     def combine(self, votes: list[Vote]) -> dict[str, Any]:
         values = [_number(v) for v in votes]
         median = statistics.median(values)
-        shares = [1.0 if v == median else 0.0 for v in values]
+        ordered = sorted(values)
+        middle = {ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]}
+        credited = [v in middle for v in values]
+        shares = [1.0 / sum(credited) if c else 0.0 for c in credited]
         return {"value": median, "members": _members(votes, shares)}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from podium._yaml import line_of, load_yaml_file, plain
+from podium.engine._aggregate import COMBINERS
 from podium.engine._expr import Template, compile_template
 from podium.engine._ir import (
     Approval,
@@ -38,7 +39,6 @@ ALLOWED = {
     "approval": COMMON | {"approval"},
 }
 TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version"}
-COMBINERS = ("majority", "weighted", "mean", "median", "max_confidence", "stacking")
 ROUTE_KEYS = {"policy", "max_cost", "max_latency_ms", "min_quality", "require_tags", "forbid_tags"}
 
 
@@ -289,6 +289,8 @@ def _step(
                 raise ctx.fail(
                     f"sub-workflow file '{target}' not found", [*path, "workflow"]
                 ) from None
+            if exc.message.startswith("sub-workflows include each other") and exc.line is None:
+                raise ctx.fail(exc.message, [*path, "workflow"]) from None
             raise
         step = WorkflowStep(**common, path=target, workflow=sub)
     else:
@@ -316,7 +318,6 @@ def _with_deps(
         unguarded = t.references - t.guarded
         guarded_everywhere = (guarded_everywhere or set()) | set(t.guarded)
         guarded_everywhere -= unguarded
-    refs.discard(step.id)
     deps = frozenset((refs & siblings) | set(step.after))
     guarded = frozenset((guarded_everywhere or set()) & deps) - set(step.after)
     object.__setattr__(step, "refs", frozenset(refs))
@@ -336,7 +337,9 @@ def _common(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> di
         raise ctx.fail("must be a mapping of input field -> value", [*path, "with"])
     after = tuple(str(a) for a in _list(ctx, body, "after", path))
     timeout = body.get("timeout_s")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+    if timeout is not None and (
+        not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
+    ):
         raise ctx.fail("must be a positive number of seconds", [*path, "timeout_s"])
     return {
         "id": str(path[-1]),

@@ -97,13 +97,12 @@ class RunState:
         if event.step is None:
             return
         record = self.steps.get(event.step)
+        after = STEP_TRANSITIONS.get((record.status if record else None, event.type))
+        if after is None:
+            before = record.status if record and record.status else "new"
+            raise InvalidStateError(f"step '{event.step}' cannot go from {before} by {event.type}")
         if record is None:
             record = self.steps[event.step] = StepRecord()
-        after = STEP_TRANSITIONS.get((record.status, event.type))
-        if after is None:
-            raise InvalidStateError(
-                f"step '{event.step}' cannot go from {record.status or 'new'} by {event.type}"
-            )
         record.status = after
         _RECORDERS.get(event.type, _noop)(record, event)
 

@@ -26,6 +26,8 @@ def check_scope(
     """Every reference names a known step, ``after`` names siblings, and there is no cycle."""
     known = visible | set(steps)
     for step_id, step in steps.items():
+        if step_id in step.refs and not isinstance(step, LoopStep):
+            raise fail(f"step reads its own output: {step_id} -> {step_id}", [*path, step_id])
         unknown = sorted(step.refs - known)
         if unknown:
             raise fail(f"refers to unknown step '{unknown[0]}'", [*path, step_id])

@@ -37,6 +37,8 @@ def spec_from_mapping(
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [p for p in first["loc"] if not (isinstance(p, str) and p[:1].isupper())]
+        if len(loc) > 1 and loc[0] == "runtime" and loc[1] == (runtime or {}).get("kind"):
+            del loc[1]  # pydantic's discriminator tag, not a field the user wrote
         field = ".".join(str(p) for p in loc) or None
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
@@ -48,7 +50,7 @@ def spec_from_mapping(
         ) from None
     except SchemaError as exc:
         raise ManifestError(
-            exc.message, file=source, line=line_of(data, [exc.field or ""]), field=exc.field
+            exc.message, file=source, line=line_of(data, (exc.field or "").split(".")), field=exc.field
         ) from None
 
 

@@ -57,13 +57,36 @@ class Registry:
     def register_path(self, path: str | Path) -> list[ModelSpec]:
         """Register every manifest in a file or folder; nothing is registered if any is bad."""
         specs = load_manifests(path)
+        batch: dict[str, list[ModelSpec]] = defaultdict(list)
         for spec in specs:
             for capability in spec.capabilities:
-                try:
-                    self._check_contract(spec, capability)
-                except ManifestError as exc:
-                    raise exc.located(file=spec.source) from None
+                first = batch[capability][0] if batch[capability] else None
+                reasons = self._contract_reasons(spec, capability, first)
+                if reasons:
+                    raise ManifestError(reasons, file=spec.source, field="capabilities")
+                batch[capability].append(spec)
         return [self.register(spec) for spec in specs]
+
+    def _contract_reasons(
+        self, spec: ModelSpec, capability: str, batch_first: ModelSpec | None
+    ) -> str | None:
+        """Why ``spec`` breaks the contract of ``capability`` (from the registry, or from the
+        first spec of the same batch when the capability is new), or ``None``."""
+        others = [k for k in self._by_capability.get(capability, {}) if k != spec.key]
+        contract = self._contracts.get(capability) if others else None
+        if contract is None and batch_first is not None and batch_first.key != spec.key:
+            contract = {"input": batch_first.input_schema.to_json(),
+                        "output": batch_first.output_schema.to_json(), "model": batch_first.key}
+        if contract is None:
+            return None
+        reasons = contract_breaks(Schema.parse(contract["input"]), spec.input_schema,
+                                  direction="input")
+        reasons += contract_breaks(Schema.parse(contract["output"]), spec.output_schema,
+                                   direction="output")
+        if not reasons:
+            return None
+        return (f"{spec.key} breaks the contract of capability '{capability}' "
+                f"(set by {contract['model']}): " + "; ".join(reasons))
 
     def discover(self) -> list[ModelSpec]:
         """Register the models that installed packages offer in the ``podium.models`` group."""
@@ -89,9 +112,11 @@ class Registry:
         return found
 
     def _check_contract(self, spec: ModelSpec, capability: str) -> None:
+        reasons = self._contract_reasons(spec, capability, None)
+        if reasons:
+            raise ManifestError(reasons, field="capabilities")
         others = [k for k in self._by_capability.get(capability, {}) if k != spec.key]
-        contract = self._contracts.get(capability)
-        if not others or contract is None:
+        if not others or capability not in self._contracts:
             contract = {
                 "input": spec.input_schema.to_json(),
                 "output": spec.output_schema.to_json(),
@@ -99,19 +124,6 @@ class Registry:
             }
             self._contracts[capability] = contract
             self._store.put_contract(capability, contract)
-            return
-        reasons = contract_breaks(
-            Schema.parse(contract["input"]), spec.input_schema, direction="input"
-        )
-        reasons += contract_breaks(
-            Schema.parse(contract["output"]), spec.output_schema, direction="output"
-        )
-        if reasons:
-            raise ManifestError(
-                f"{spec.key} breaks the contract of capability '{capability}' "
-                f"(set by {contract['model']}): " + "; ".join(reasons),
-                field="capabilities",
-            )
 
     def _index(self, spec: ModelSpec) -> None:
         self.revision += 1
@@ -162,6 +174,9 @@ class Registry:
                 f"no model named '{ref.name}'" + (f"; did you mean '{hint}'?" if hint else "")
             )
         usable = {s.semver: s for s in versions.values() if s.status != "disabled"}
+        wants_pre = ref.spec is not None and "-" in ref.spec.text
+        if not wants_pre and any(not v.prerelease for v in usable):
+            usable = {v: s for v, s in usable.items() if not v.prerelease}
         chosen = ref.spec.select(usable) if ref.spec else (max(usable) if usable else None)
         if chosen is None:
             have = ", ".join(sorted(versions))

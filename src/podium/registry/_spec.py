@@ -6,7 +6,14 @@ import re
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from podium.registry._schema import Schema
 from podium.registry._versions import Version, parse_version
@@ -158,13 +165,19 @@ class ModelSpec(_Strict):
             raise ValueError("must list at least one instance")
         return value
 
-    @model_validator(mode="after")
-    def _quality_keys(self) -> ModelSpec:
-        for cap, score in self.quality.items():
-            if cap not in self.capabilities:
+    @field_validator("quality")
+    @classmethod
+    def _quality_keys(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        capabilities = info.data.get("capabilities") or []
+        for cap, score in value.items():
+            if cap not in capabilities:
                 raise ValueError(f"quality names '{cap}', which is not among the capabilities")
             if not 0.0 <= score <= 1.0:
                 raise ValueError(f"quality of '{cap}' must be between 0 and 1, got {score}")
+        return value
+
+    @model_validator(mode="after")
+    def _schemas(self) -> ModelSpec:
         Schema.parse(self.input, where="input")
         Schema.parse(self.output, where="output")
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import replace
+
 from typing import Any
 
 from podium._types import JSONObject
@@ -43,21 +44,22 @@ class MemoryStore:
     def append(
         self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
     ) -> list[Event]:
-        stored = list(events)
-        self._events[run_id].extend(stored)
+        log = self._events[run_id]
+        stored = [Event(e.type, e.step, e.data, e.ts, len(log) + i + 1) for i, e in enumerate(events)]
+        log.extend(stored)
         if update:
             self.update_run(run_id, update)
         return stored
 
     def run(self, run_id: str) -> RunRecord | None:
-        return self._runs.get(run_id)
+        return copy.deepcopy(self._runs.get(run_id))
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         ordered = sorted(self._runs.values(), key=lambda r: r.started_at, reverse=True)
-        return ordered[:limit]
+        return copy.deepcopy(ordered[:limit])
 
     def events(self, run_id: str) -> list[Event]:
-        return list(self._events.get(run_id, []))
+        return copy.deepcopy(self._events.get(run_id, []))
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
         self._runs[run_id] = replace(self._runs[run_id], **update)
