@@ -160,8 +160,15 @@ class Orchestrator:
     def resume(self, run_id: str) -> RunResult:
         return self._sync(self.aresume(run_id))
 
-    def approve(self, run_id: str, step: str, *, approved: bool = True, by: str = "user",
-                comment: str | None = None) -> RunResult:
+    def approve(
+        self,
+        run_id: str,
+        step: str,
+        *,
+        approved: bool = True,
+        by: str = "user",
+        comment: str | None = None,
+    ) -> RunResult:
         """Decide a waiting approval, then continue the run."""
         decide_approval(self.store, run_id, step, approved=approved, by=by, comment=comment)
         return self.resume(run_id)

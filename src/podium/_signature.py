@@ -38,8 +38,10 @@ def input_schema_of(fn: Callable[..., Any]) -> dict[str, str]:
     hints = _hints(target)
     fields: dict[str, str] = {}
     for name, param in inspect.signature(target).parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in ("self",
-                                                                                 "podium_context"):
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in (
+            "self",
+            "podium_context",
+        ):
             continue
         type_name, optional = _type_name(hints.get(name, Any))
         optional = optional or param.default is not param.empty

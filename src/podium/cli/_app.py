@@ -25,8 +25,12 @@ from podium.cli._render import (
 from podium.engine import RunResult
 from podium.errors import ExecutionError, PodiumError, UserError
 
-app = typer.Typer(help="Podium: many specialised AI models working as one system.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Podium: many specialised AI models working as one system.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 models_app = typer.Typer(help="Register, list, show and search models.", no_args_is_help=True)
 runs_app = typer.Typer(help="List, inspect, resume and cancel runs.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -86,8 +90,9 @@ def models_list(
 
 @models_app.command("show")
 @handles_errors
-def models_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")],
-                as_json: JsonOpt = False) -> None:
+def models_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")], as_json: JsonOpt = False
+) -> None:
     """Show one model version (the newest matching one)."""
     name, _, spec = ref.partition("@")
     with orchestrator() as orch:
@@ -100,8 +105,10 @@ def models_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")]
 
 @models_app.command("register")
 @handles_errors
-def models_register(path: Annotated[Path, typer.Argument(help="A manifest file or a folder.")],
-                    as_json: JsonOpt = False) -> None:
+def models_register(
+    path: Annotated[Path, typer.Argument(help="A manifest file or a folder.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Register the manifests in a file or folder (all or nothing)."""
     with orchestrator() as orch:
         specs = orch.register(path)
@@ -114,15 +121,25 @@ def models_register(path: Annotated[Path, typer.Argument(help="A manifest file o
 
 @models_app.command("search")
 @handles_errors
-def models_search(text: Annotated[str, typer.Argument(help="Free text.")],
-                  as_json: JsonOpt = False) -> None:
+def models_search(
+    text: Annotated[str, typer.Argument(help="Free text.")], as_json: JsonOpt = False
+) -> None:
     """Search models by name, description, capability and tags."""
     with orchestrator() as orch:
         hits = orch.registry.search(text)
         if as_json:
-            emit_json([{"name": s.name, "version": s.version, "score": score,
-                        "capabilities": s.capabilities, "description": s.description}
-                       for s, score in hits])
+            emit_json(
+                [
+                    {
+                        "name": s.name,
+                        "version": s.version,
+                        "score": score,
+                        "capabilities": s.capabilities,
+                        "description": s.description,
+                    }
+                    for s, score in hits
+                ]
+            )
         elif not hits:
             out.print("no model matches")
         else:
@@ -146,8 +163,9 @@ def parse_inputs(
         except FileNotFoundError:
             raise UserError("no such file", file=str(input_file)) from None
         except json.JSONDecodeError as exc:
-            raise UserError(f"malformed JSON: {exc.msg}", file=str(input_file),
-                            line=exc.lineno) from None
+            raise UserError(
+                f"malformed JSON: {exc.msg}", file=str(input_file), line=exc.lineno
+            ) from None
         if not isinstance(loaded, dict):
             raise UserError("must hold a JSON object of inputs", file=str(input_file))
         values.update(loaded)
@@ -175,13 +193,16 @@ def report(result: RunResult, as_json: bool, *, why: bool = False) -> None:
     else:
         out.print(steps_table(result, why=why))
         if result.outputs is not None:
-            out.print_json(json.dumps({"outputs": result.outputs, "cost": round(result.cost, 8)},
-                                      default=str))
+            out.print_json(
+                json.dumps({"outputs": result.outputs, "cost": round(result.cost, 8)}, default=str)
+            )
         if result.status is RunStatus.WAITING:
             waiting = [s["step"] for s in result.steps if s["status"] == "waiting"]
             for step in waiting:
-                out.print(f"[yellow]waiting for approval:[/yellow] podium approve "
-                          f"{result.run_id} {step} [--reject]")
+                out.print(
+                    f"[yellow]waiting for approval:[/yellow] podium approve "
+                    f"{result.run_id} {step} [--reject]"
+                )
         if result.error:
             err.print(f"[red]failed:[/red] {result.error}", highlight=False, soft_wrap=True)
     if result.status in (RunStatus.FAILED, RunStatus.CANCELLED):
@@ -203,8 +224,9 @@ def execute(orch: Orchestrator, title: str, as_json: bool, start: Callable[[], R
 @handles_errors
 def run(
     workflow: Annotated[Path, typer.Argument(help="The workflow YAML file.")],
-    inputs: Annotated[list[str] | None, typer.Option("-i", "--input",
-                                                     help="key=value (repeatable).")] = None,
+    inputs: Annotated[
+        list[str] | None, typer.Option("-i", "--input", help="key=value (repeatable).")
+    ] = None,
     input_file: Annotated[Path | None, typer.Option(help="A JSON object of inputs.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -217,8 +239,10 @@ def run(
 
 @runs_app.command("list")
 @handles_errors
-def runs_list(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
-              as_json: JsonOpt = False) -> None:
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
     """List runs, newest first."""
     with orchestrator() as orch:
         records = orch.runs(limit)
@@ -276,8 +300,12 @@ def approve(
 ) -> None:
     """Approve (or reject) a waiting step, then continue the run."""
     with orchestrator() as orch:
-        execute(orch, f"continuing {run_id}", as_json,
-                lambda: orch.approve(run_id, step, approved=not reject, by=by, comment=comment))
+        execute(
+            orch,
+            f"continuing {run_id}",
+            as_json,
+            lambda: orch.approve(run_id, step, approved=not reject, by=by, comment=comment),
+        )
 
 
 @app.command("demo")

@@ -32,8 +32,9 @@ class LiveProgress:
         self.title = title
         self.started = time.monotonic()
         self.steps: dict[str, tuple[str, str, float]] = {}
-        self._live = Live(console=console, refresh_per_second=8, transient=False,
-                          get_renderable=self._render)
+        self._live = Live(
+            console=console, refresh_per_second=8, transient=False, get_renderable=self._render
+        )
 
     def __call__(self, run_id: str, event: Event) -> None:
         status = _STATUS_OF.get(event.type)
@@ -67,6 +68,10 @@ class LiveProgress:
         self._live.__enter__()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._live.__exit__(exc_type, exc, tb)

@@ -43,8 +43,15 @@ def models_table(specs: list[ModelSpec]) -> Table:
         table.add_column(column)
     for s in specs:
         quality = ", ".join(f"{c}={q:.3f}" for c, q in s.quality.items()) or "-"
-        table.add_row(s.name, s.version, ", ".join(s.capabilities), s.runtime.kind,
-                      f"{s.cost.per_call:g}", f"{s.latency_ms:g} ms", quality)
+        table.add_row(
+            s.name,
+            s.version,
+            ", ".join(s.capabilities),
+            s.runtime.kind,
+            f"{s.cost.per_call:g}",
+            f"{s.latency_ms:g} ms",
+            quality,
+        )
     return table
 
 
@@ -58,8 +65,11 @@ def model_detail(spec: ModelSpec) -> Table:
         ("input", spec.input_schema.describe()),
         ("output", spec.output_schema.describe()),
         ("runtime", spec.runtime.model_dump_json(exclude_none=True)),
-        ("cost", f"{spec.cost.per_call:g} per call"
-         + (f", {spec.cost.per_1k_tokens:g} per 1k tokens" if spec.cost.per_1k_tokens else "")),
+        (
+            "cost",
+            f"{spec.cost.per_call:g} per call"
+            + (f", {spec.cost.per_1k_tokens:g} per 1k tokens" if spec.cost.per_1k_tokens else ""),
+        ),
         ("latency", f"{spec.latency_ms:g} ms"),
         ("quality", ", ".join(f"{c}={q:.3f}" for c, q in spec.quality.items()) or "-"),
         ("consumes", ", ".join(spec.consumed_types) or "-"),
@@ -80,8 +90,14 @@ def runs_table(records: list[RunRecord]) -> Table:
         table.add_column(column)
     for r in records:
         duration = f"{r.finished_at - r.started_at:.2f} s" if r.finished_at else "-"
-        table.add_row(r.run_id, r.workflow, status_text(r.status), when(r.started_at), duration,
-                      f"{r.cost:.6g}")
+        table.add_row(
+            r.run_id,
+            r.workflow,
+            status_text(r.status),
+            when(r.started_at),
+            duration,
+            f"{r.cost:.6g}",
+        )
     return table
 
 
@@ -101,6 +117,13 @@ def steps_table(result: RunResult, *, why: bool = False) -> Table:
         if why and entry.get("why"):
             note = (note + "; " if note else "") + entry["why"]
         duration = f"{s['duration_ms']:.1f} ms" if s["duration_ms"] is not None else "-"
-        table.add_row(s["step"], status_text(s["status"]), s["model"] or "-", str(s["attempts"]),
-                      duration, f"{s['cost']:.6g}", note)
+        table.add_row(
+            s["step"],
+            status_text(s["status"]),
+            s["model"] or "-",
+            str(s["attempts"]),
+            duration,
+            f"{s['cost']:.6g}",
+            note,
+        )
     return table

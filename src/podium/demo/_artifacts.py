@@ -49,6 +49,20 @@ def training_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Limit BLAS and OpenMP to one thread in this thread while training and measuring.
+
+    The demo's data sets are small: thread teams cost more than they save, and on a busy
+    machine OpenMP's spinning threads slow boosting down by orders of magnitude. It also
+    matches how the sklearn adapter predicts (one sample, one thread).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -220,10 +220,10 @@ def _python_specs(home: Path) -> list[ModelSpec]:
     ensure_crm(home)
     quality = measured_quality(home)
     specs = []
-    for spec in load_manifests(MANIFESTS):
-        if spec.name in quality:
-            spec = spec.model_copy(update={"quality": quality[spec.name]})
-        specs.append(spec)
+    for manifest in load_manifests(MANIFESTS):
+        if manifest.name in quality:
+            manifest = manifest.model_copy(update={"quality": quality[manifest.name]})  # noqa: PLW2901
+        specs.append(manifest)
     return specs
 
 

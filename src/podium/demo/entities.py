@@ -110,8 +110,9 @@ def _items(entities: dict[str, list[Any]]) -> Counter[tuple[str, str]]:
     for kind, values in entities.items():
         for value in values:
             if isinstance(value, dict):
-                value = f"{float(value['amount']):.2f} {value['currency']}"
-            found[(kind, str(value))] += 1
+                found[(kind, f"{float(value['amount']):.2f} {value['currency']}")] += 1
+            else:
+                found[(kind, str(value))] += 1
     return found
 
 

@@ -74,6 +74,7 @@ class ReplyDrafter:
     async def predict(
         self,
         intent: str,
+        *,
         sentiment: str | None = None,
         tier: str | None = None,
         name: str | None = None,
@@ -83,7 +84,15 @@ class ReplyDrafter:
         """``{reply, source}``; ``source`` is ``"llm"`` or ``"template"``."""
         base_url = os.environ.get("PODIUM_LLM_BASE_URL")
         if base_url:
-            text = await _llm_reply(base_url, intent, sentiment, tier, name, order_id, message)
+            text = await _llm_reply(
+                base_url,
+                intent=intent,
+                sentiment=sentiment,
+                tier=tier,
+                name=name,
+                order_id=order_id,
+                message=message,
+            )
             if text:
                 return {"reply": text, "source": "llm"}
         reply = template_reply(intent, sentiment, tier, name, order_id)
@@ -92,6 +101,7 @@ class ReplyDrafter:
 
 async def _llm_reply(
     base_url: str,
+    *,
     intent: str,
     sentiment: str | None,
     tier: str | None,

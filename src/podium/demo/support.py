@@ -18,7 +18,6 @@ import csv
 import re
 import time
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +28,19 @@ from podium.demo._artifacts import (
     median_latency_ms,
     save_metrics,
     save_skops,
+    single_threaded,
     training_lock,
 )
 
 INTENTS = ("billing", "technical", "cancellation", "shipping", "account")
 SEED = 11
 MODEL = "intent-classifier"
+DATA = Path(__file__).resolve().parent / "data" / "support_messages.csv"
 
 
 @cache
 def _rows() -> tuple[dict[str, str], ...]:
-    text = resources.files("podium.demo").joinpath("data/support_messages.csv").read_text("utf-8")
+    text = DATA.read_text(encoding="utf-8")
     return tuple(csv.DictReader(text.splitlines(keepends=True)))
 
 
@@ -115,7 +116,8 @@ def ensure_trained(home: Path) -> dict[str, dict[str, Any]]:
     with training_lock(folder):
         cached = all_cached(folder, [MODEL])
         if cached is None:
-            _train(folder)
+            with single_threaded():
+                _train(folder)
             cached = all_cached(folder, [MODEL])
     assert cached is not None
     return cached

@@ -53,8 +53,12 @@ def _probabilities(vote: Vote) -> dict[Any, float]:
 
 def _members(votes: list[Vote], shares: list[float]) -> list[dict[str, Any]]:
     return [
-        {"model": v.model, "output": v.output, "weight": round(v.weight, 6),
-         "contribution": round(s, 6)}
+        {
+            "model": v.model,
+            "output": v.output,
+            "weight": round(v.weight, 6),
+            "contribution": round(s, 6),
+        }
         for v, s in zip(votes, shares, strict=True)
     ]
 
@@ -77,7 +81,11 @@ class Majority:
         label, _ = _pick(counts)
         agree = sum(1 for v in votes if _label(v) == label)
         shares = [1.0 / len(votes) if _label(v) == label else 0.0 for v in votes]
-        return {"label": label, "confidence": agree / len(votes), "members": _members(votes, shares)}
+        return {
+            "label": label,
+            "confidence": agree / len(votes),
+            "members": _members(votes, shares),
+        }
 
 
 class Weighted:
@@ -94,8 +102,12 @@ class Weighted:
         total_weight = sum(v.weight for v in votes) or 1.0
         shares = [v.weight * _probabilities(v).get(label, 0.0) / total_weight for v in votes]
         probs = {k: round(s / (sum(scores.values()) or 1.0), 6) for k, s in scores.items()}
-        return {"label": label, "confidence": confidence, "probabilities": probs,
-                "members": _members(votes, shares)}
+        return {
+            "label": label,
+            "confidence": confidence,
+            "probabilities": probs,
+            "members": _members(votes, shares),
+        }
 
 
 class Mean:
@@ -110,12 +122,17 @@ class Mean:
                 for label, p in _probabilities(v).items():
                     scores[label] += p / len(votes)
             label, confidence = _pick(scores)
-            return {"label": label, "confidence": confidence,
-                    "probabilities": {k: round(s, 6) for k, s in scores.items()},
-                    "members": _members(votes, [1.0 / len(votes)] * len(votes))}
+            return {
+                "label": label,
+                "confidence": confidence,
+                "probabilities": {k: round(s, 6) for k, s in scores.items()},
+                "members": _members(votes, [1.0 / len(votes)] * len(votes)),
+            }
         values = [_number(v) for v in votes]
-        return {"value": statistics.fmean(values),
-                "members": _members(votes, [1.0 / len(votes)] * len(votes))}
+        return {
+            "value": statistics.fmean(values),
+            "members": _members(votes, [1.0 / len(votes)] * len(votes)),
+        }
 
 
 class Median:
@@ -140,11 +157,15 @@ class MaxConfidence:
 
     def combine(self, votes: list[Vote]) -> dict[str, Any]:
         best = max(votes, key=lambda v: float(v.output.get("confidence", 0.0)))
-        result = {k: v for k, v in best.output.items() if k in ("label", "value", "confidence",
-                                                                 "probabilities")}
+        result = {
+            k: v
+            for k, v in best.output.items()
+            if k in ("label", "value", "confidence", "probabilities")
+        }
         shares = [1.0 if v is best else 0.0 for v in votes]
         return result | {"members": _members(votes, shares)}
 
 
-COMBINERS: dict[str, Combiner] = {c.name: c for c in (Majority(), Weighted(), Mean(), Median(),
-                                                     MaxConfidence())}
+COMBINERS: dict[str, Combiner] = {
+    c.name: c for c in (Majority(), Weighted(), Mean(), Median(), MaxConfidence())
+}

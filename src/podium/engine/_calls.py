@@ -134,7 +134,9 @@ class ModelCaller:
             self.store.cache_put(key, output)
         return CallResult(output, spec, call_cost(spec, output), False, latency, context.attempt)
 
-    def _observe(self, spec: ModelSpec, capability: str | None, started: float, *, ok: bool) -> float:
+    def _observe(
+        self, spec: ModelSpec, capability: str | None, started: float, *, ok: bool
+    ) -> float:
         latency = (time.perf_counter() - started) * 1000.0
         self.router.observe(spec, CallOutcome(capability, latency, ok))
         return latency
@@ -156,11 +158,13 @@ class ModelCaller:
         for spec in models:
             for attempt in range(1, retry.attempts + 1):
                 attempt_no += 1
-                context = CallContext(base.run_id, base.step, attempt_no, base.instance,
-                                      base.timeout_s)
+                context = CallContext(
+                    base.run_id, base.step, attempt_no, base.instance, base.timeout_s
+                )
                 try:
-                    return await self.call_once(spec, inputs, context, capability=capability,
-                                                cache=cache)
+                    return await self.call_once(
+                        spec, inputs, context, capability=capability, cache=cache
+                    )
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
                     errors.append(message)
@@ -179,5 +183,3 @@ def _wrap(interceptor: Interceptor, proceed: Proceed) -> Proceed:
         return await interceptor(model_call, proceed)
 
     return call
-
-

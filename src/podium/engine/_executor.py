@@ -282,7 +282,12 @@ class Executor:
 
         async def member(spec: ModelSpec) -> CallResult:
             return await self.caller.call_with_retries(
-                [spec], inputs, base, retry=step.retry, capability=capability, cache=step.cache,
+                [spec],
+                inputs,
+                base,
+                retry=step.retry,
+                capability=capability,
+                cache=step.cache,
                 on_failure=lambda s, n, error: self.journal.record(
                     "attempt_failed", key, attempt=n, model=s.key, error=error
                 ),
@@ -300,13 +305,19 @@ class Executor:
             else:
                 raise result
         if not votes:
-            raise StepFailure(key, "every ensemble member failed: "
-                              + "; ".join(f["error"] for f in failed))
+            raise StepFailure(
+                key, "every ensemble member failed: " + "; ".join(f["error"] for f in failed)
+            )
         combined = COMBINERS[step.combine].combine(votes)
         if failed:
             combined["failed"] = failed
-        return self._succeed(key, combined, model=f"ensemble:{step.combine}", cost=cost,
-                             members=[v.model for v in votes])
+        return self._succeed(
+            key,
+            combined,
+            model=f"ensemble:{step.combine}",
+            cost=cost,
+            members=[v.model for v in votes],
+        )
 
     async def _loop(self, step: LoopStep, scope: Scope, key: str) -> Outcome:
         if self.state.step(key) is None:
@@ -315,8 +326,9 @@ class Executor:
         current: dict[str, Any] = {}
         iteration = 0
         for iteration in range(1, step.max_iterations + 1):  # noqa: B007 - used after the loop
-            inner = Scope(scope.inputs, dict(scope.steps), scope.item,
-                          {"iteration": iteration, "last": last})
+            inner = Scope(
+                scope.inputs, dict(scope.steps), scope.item, {"iteration": iteration, "last": last}
+            )
             result = await self.run_scope(step.steps, inner, f"{key}#{iteration}/")
             if result.waiting:
                 return WAITING
@@ -348,18 +360,30 @@ class Executor:
         decision = (requested or {}).get("decision")
         if decision is None and requested and step.approval.timeout_s is not None:
             if time.time() - float(requested["requested_at"]) > step.approval.timeout_s:
-                self.journal.record("approval_decided", key, approved=False, by="timeout",
-                                    comment=f"no decision within {step.approval.timeout_s:g} s")
+                self.journal.record(
+                    "approval_decided",
+                    key,
+                    approved=False,
+                    by="timeout",
+                    comment=f"no decision within {step.approval.timeout_s:g} s",
+                )
                 decision = self.state.step(key).approval["decision"]  # type: ignore[union-attr, index]
         if decision is None:
             if requested is None:
                 self._started(key)
-                self.journal.record("approval_requested", key, prompt=step.approval.prompt,
-                                    approvers=list(step.approval.approvers),
-                                    timeout_s=step.approval.timeout_s)
+                self.journal.record(
+                    "approval_requested",
+                    key,
+                    prompt=step.approval.prompt,
+                    approvers=list(step.approval.approvers),
+                    timeout_s=step.approval.timeout_s,
+                )
             return WAITING
-        output = {"approved": bool(decision.get("approved")), "by": decision.get("by"),
-                  "comment": decision.get("comment")}
+        output = {
+            "approved": bool(decision.get("approved")),
+            "by": decision.get("by"),
+            "comment": decision.get("comment"),
+        }
         outcome = self._succeed(key, output)
         return Outcome(outcome.status, output, gate_closed=not output["approved"])
 

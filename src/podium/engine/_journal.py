@@ -21,8 +21,9 @@ class Journal:
     durable, while the events of steps finishing in the same instant share one commit.
     """
 
-    def __init__(self, store: Store, run_id: str, state: RunState,
-                 observers: list[Observer] | None = None) -> None:
+    def __init__(
+        self, store: Store, run_id: str, state: RunState, observers: list[Observer] | None = None
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.state = state

@@ -31,9 +31,15 @@ class RunResult:
     ``steps`` and ``lineage`` are built from the run's state on first access.
     """
 
-    def __init__(self, run_id: str, workflow: str, status: RunStatus,
-                 outputs: dict[str, Any] | None, state: RunState, error: str | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        status: RunStatus,
+        outputs: dict[str, Any] | None,
+        state: RunState,
+        error: str | None = None,
+    ) -> None:
         self.run_id = run_id
         self.workflow = workflow
         self.status = status
@@ -54,8 +60,11 @@ class RunResult:
     @functools.cached_property
     def lineage(self) -> list[dict[str, Any]]:
         """For each finished model call: which model produced it, and why it was chosen."""
-        return [_lineage(key, r) for key, r in self._state.steps.items()
-                if r.status is StepStatus.SUCCEEDED and r.model]
+        return [
+            _lineage(key, r)
+            for key, r in self._state.steps.items()
+            if r.status is StepStatus.SUCCEEDED and r.model
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,37 +92,54 @@ def prepare_inputs(workflow: Workflow, inputs: dict[str, Any]) -> dict[str, Any]
     values = input_defaults(workflow) | dict(inputs)
     unknown = sorted(set(values) - set(workflow.inputs))
     if unknown and workflow.inputs:
-        raise SchemaError(f"workflow '{workflow.name}' has no input '{unknown[0]}'",
-                          field=f"inputs.{unknown[0]}")
+        raise SchemaError(
+            f"workflow '{workflow.name}' has no input '{unknown[0]}'", field=f"inputs.{unknown[0]}"
+        )
     try:
-        input_schema(workflow).validate(values, owner=f"workflow '{workflow.name}'",
-                                        direction="input")
+        input_schema(workflow).validate(
+            values, owner=f"workflow '{workflow.name}'", direction="input"
+        )
     except SchemaError as exc:
-        raise SchemaError(exc.message.replace(f"workflow '{workflow.name}': ", ""),
-                          file=workflow.display or workflow.source) from None
+        raise SchemaError(
+            exc.message.replace(f"workflow '{workflow.name}': ", ""),
+            file=workflow.display or workflow.source,
+        ) from None
     return values
 
 
 class Runner:
     """Drives runs against one store, registry, router and model caller."""
 
-    def __init__(self, store: Store, registry: Registry, router: Router, caller: ModelCaller,
-                 observers: Sequence[Observer] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        router: Router,
+        caller: ModelCaller,
+        observers: Sequence[Observer] = (),
+    ) -> None:
         self.store = store
         self.registry = registry
         self.router = router
         self.caller = caller
         self.observers = list(observers)
 
-    async def start(self, workflow: Workflow, inputs: dict[str, Any],
-                    *, run_id: str | None = None) -> RunResult:
+    async def start(
+        self, workflow: Workflow, inputs: dict[str, Any], *, run_id: str | None = None
+    ) -> RunResult:
         values = prepare_inputs(workflow, inputs)
         run_id = run_id or new_run_id()
         now = time.time()
         first = Event("run_started", None, {"inputs": values, "workflow": workflow.name}, now)
         self.store.create_run(
-            RunRecord(run_id, workflow.name, str(RunStatus.RUNNING), now, inputs=values,
-                      definition=workflow.snapshot()),
+            RunRecord(
+                run_id,
+                workflow.name,
+                str(RunStatus.RUNNING),
+                now,
+                inputs=values,
+                definition=workflow.snapshot(),
+            ),
             [first],
         )
         state = RunState()
@@ -136,11 +162,13 @@ class Runner:
         if record is None:
             raise RunNotFoundError(f"no run with id '{run_id}'")
         state = RunState.replay(self.store.events(run_id))
-        return _result(run_id, record.workflow, RunStatus(record.status), state,
-                       record.outputs, record.error)
+        return _result(
+            run_id, record.workflow, RunStatus(record.status), state, record.outputs, record.error
+        )
 
-    async def _drive(self, run_id: str, workflow: Workflow, state: RunState,
-                     *, resumed: bool = False) -> RunResult:
+    async def _drive(
+        self, run_id: str, workflow: Workflow, state: RunState, *, resumed: bool = False
+    ) -> RunResult:
         journal = Journal(self.store, run_id, state, self.observers)
         if resumed:
             journal.record("run_resumed")
@@ -148,8 +176,9 @@ class Runner:
         executor = Executor(run_id, journal, self.caller, self.router, self.registry)
         scope = Scope(state.inputs)
         work = asyncio.ensure_future(executor.run_scope(workflow.steps, scope, ""))
-        watcher = asyncio.ensure_future(self._watch_cancel(run_id, work)) if self.store.durable \
-            else None
+        watcher = (
+            asyncio.ensure_future(self._watch_cancel(run_id, work)) if self.store.durable else None
+        )
         status, outputs, error = RunStatus.SUCCEEDED, None, None
         try:
             result = await work
@@ -182,10 +211,15 @@ class Runner:
         self._finish(journal, status, outputs, error)
         return _result(run_id, workflow.name, status, state, outputs, error)
 
-    def _finish(self, journal: Journal, status: RunStatus, outputs: dict[str, Any] | None,
-                error: str | None) -> None:
-        kind = {RunStatus.WAITING: "run_waiting", RunStatus.SUCCEEDED: "run_succeeded",
-                RunStatus.FAILED: "run_failed", RunStatus.CANCELLED: "run_cancelled"}[status]
+    def _finish(
+        self, journal: Journal, status: RunStatus, outputs: dict[str, Any] | None, error: str | None
+    ) -> None:
+        kind = {
+            RunStatus.WAITING: "run_waiting",
+            RunStatus.SUCCEEDED: "run_succeeded",
+            RunStatus.FAILED: "run_failed",
+            RunStatus.CANCELLED: "run_cancelled",
+        }[status]
         data: dict[str, Any] = {"outputs": outputs} if outputs is not None else {}
         if error:
             data["error"] = error
@@ -214,15 +248,21 @@ def cancel_run(store: Store, run_id: str) -> RunRecord:
         raise RunNotFoundError(f"no run with id '{run_id}'")
     if RunStatus(record.status).finished:
         raise InvalidStateError(f"run {run_id} already {record.status}")
-    store.append(run_id, [Event("run_cancelled", None, {"error": "cancelled by request"},
-                                time.time())],
-                 {"status": str(RunStatus.CANCELLED), "finished_at": time.time(),
-                  "error": "cancelled by request"})
+    store.append(
+        run_id,
+        [Event("run_cancelled", None, {"error": "cancelled by request"}, time.time())],
+        {
+            "status": str(RunStatus.CANCELLED),
+            "finished_at": time.time(),
+            "error": "cancelled by request",
+        },
+    )
     return store.run(run_id)  # type: ignore[return-value]
 
 
-def decide_approval(store: Store, run_id: str, step: str, *, approved: bool, by: str,
-                    comment: str | None) -> None:
+def decide_approval(
+    store: Store, run_id: str, step: str, *, approved: bool, by: str, comment: str | None
+) -> None:
     """Record an approval decision for a waiting step (the caller then resumes the run)."""
     record = store.run(run_id)
     if record is None:
@@ -232,13 +272,27 @@ def decide_approval(store: Store, run_id: str, step: str, *, approved: bool, by:
     if step not in waiting:
         hint = f"; waiting: {', '.join(waiting)}" if waiting else "; no step is waiting"
         raise InvalidStateError(f"step '{step}' of run {run_id} is not waiting for approval{hint}")
-    store.append(run_id, [Event("approval_decided", step,
-                                {"approved": approved, "by": by, "comment": comment},
-                                time.time())])
+    store.append(
+        run_id,
+        [
+            Event(
+                "approval_decided",
+                step,
+                {"approved": approved, "by": by, "comment": comment},
+                time.time(),
+            )
+        ],
+    )
 
 
-def _result(run_id: str, workflow: str, status: RunStatus, state: RunState,
-            outputs: dict[str, Any] | None, error: str | None) -> RunResult:
+def _result(
+    run_id: str,
+    workflow: str,
+    status: RunStatus,
+    state: RunState,
+    outputs: dict[str, Any] | None,
+    error: str | None,
+) -> RunResult:
     return RunResult(run_id, workflow, status, outputs, state, error)
 
 

@@ -50,7 +50,10 @@ def spec_from_mapping(
         ) from None
     except SchemaError as exc:
         raise ManifestError(
-            exc.message, file=source, line=line_of(data, (exc.field or "").split(".")), field=exc.field
+            exc.message,
+            file=source,
+            line=line_of(data, (exc.field or "").split(".")),
+            field=exc.field,
         ) from None
 
 

@@ -75,18 +75,25 @@ class Registry:
         others = [k for k in self._by_capability.get(capability, {}) if k != spec.key]
         contract = self._contracts.get(capability) if others else None
         if contract is None and batch_first is not None and batch_first.key != spec.key:
-            contract = {"input": batch_first.input_schema.to_json(),
-                        "output": batch_first.output_schema.to_json(), "model": batch_first.key}
+            contract = {
+                "input": batch_first.input_schema.to_json(),
+                "output": batch_first.output_schema.to_json(),
+                "model": batch_first.key,
+            }
         if contract is None:
             return None
-        reasons = contract_breaks(Schema.parse(contract["input"]), spec.input_schema,
-                                  direction="input")
-        reasons += contract_breaks(Schema.parse(contract["output"]), spec.output_schema,
-                                   direction="output")
+        reasons = contract_breaks(
+            Schema.parse(contract["input"]), spec.input_schema, direction="input"
+        )
+        reasons += contract_breaks(
+            Schema.parse(contract["output"]), spec.output_schema, direction="output"
+        )
         if not reasons:
             return None
-        return (f"{spec.key} breaks the contract of capability '{capability}' "
-                f"(set by {contract['model']}): " + "; ".join(reasons))
+        return (
+            f"{spec.key} breaks the contract of capability '{capability}' "
+            f"(set by {contract['model']}): " + "; ".join(reasons)
+        )
 
     def discover(self) -> list[ModelSpec]:
         """Register the models that installed packages offer in the ``podium.models`` group."""

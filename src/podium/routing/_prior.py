@@ -84,7 +84,9 @@ class PriorRouter:
                 kept.append(spec)
         if not kept:
             reasons = "; ".join(f"{m}: {w}" for m, w in rejected)
-            raise NoCandidateError(f"no model for {ref} satisfies the route constraints ({reasons})")
+            raise NoCandidateError(
+                f"no model for {ref} satisfies the route constraints ({reasons})"
+            )
         scorer = SCORERS.get(policy.policy, _best)
         ranked = sorted(
             (Candidate(s, scorer(s, capability, policy, kept)) for s in kept),

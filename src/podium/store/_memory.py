@@ -45,7 +45,9 @@ class MemoryStore:
         self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
     ) -> list[Event]:
         log = self._events[run_id]
-        stored = [Event(e.type, e.step, e.data, e.ts, len(log) + i + 1) for i, e in enumerate(events)]
+        stored = [
+            Event(e.type, e.step, e.data, e.ts, len(log) + i + 1) for i, e in enumerate(events)
+        ]
         log.extend(stored)
         if update:
             self.update_run(run_id, update)
