@@ -390,6 +390,7 @@ class Executor:
 
 def _call_data(result: CallResult, primary: ModelSpec) -> dict[str, Any]:
     data: dict[str, Any] = {
+        "attempt": result.attempts,
         "model": result.model.key,
         "cost": result.cost,
         "cached": result.cached,

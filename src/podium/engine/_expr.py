@@ -8,8 +8,9 @@ Semantics, briefly:
 
 * Roots are ``inputs``, ``steps``, ``item`` and ``loop``; any other bare name is an error.
 * Field and index access never raise: on null, a missing key, an out-of-range index or a
-  value of the wrong kind they give null. After a dot a field name may contain inner
-  hyphens (``steps.fetch-data.output``), so subtraction needs spaces: ``inputs.n - 1``.
+  value of the wrong kind they give null. A step id right after ``steps.`` may contain
+  hyphens (``steps.fetch-data.output``); anywhere else ``-`` is minus, so write other
+  hyphenated keys as ``inputs["my-key"]``.
 * ``and``/``or`` (``&&``/``||``) short-circuit and return an operand, as in Python;
   ``not``/``!`` return a bool. Truthiness is Python's.
 * Comparisons do not chain (``a < b < c`` is a parse error). ``==`` and ``!=`` work on any
@@ -293,6 +294,8 @@ def _fn_round(value: Any, ndigits: Any = None) -> Any:
         return None
     if not _is_number(value):
         raise _need("round", "a number", value)
+    if isinstance(value, int) and ndigits is not None and -ndigits > value.bit_length() // 3 + 1:
+        return 0  # |value| < 10 ** -ndigits / 2, and computing that power could take forever
     try:
         return round(value) if ndigits is None else round(value, ndigits)
     except (OverflowError, ValueError):

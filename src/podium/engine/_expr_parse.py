@@ -174,8 +174,9 @@ class _Token:
 _SPACE = re.compile(r"\s*")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# After a dot a field name may contain inner hyphens, like step ids: steps.fetch-data.output
-_MEMBER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
+# A step id after the root ``steps.`` may contain hyphens, as the loader allows in step ids:
+# steps.fetch-data.output
+_STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _PLAIN = {"'": re.compile(r"[^'\\]*"), '"': re.compile(r'[^"\\]*')}
 _OPS2 = frozenset({"==", "!=", "<=", ">=", "&&", "||", "//"})
 _OPS1 = frozenset("+-*/%<>!()[]{},:.")
@@ -192,8 +193,7 @@ def _tokenize(text: str) -> list[_Token]:
     i = _SPACE.match(text, 0).end()  # type: ignore[union-attr]  # \s* always matches
     while i < n:
         c = text[i]
-        after_dot = bool(tokens) and tokens[-1].kind == "op" and tokens[-1].value == "."
-        m = _MEMBER.match(text, i) if after_dot else None
+        m = _STEP_ID.match(text, i) if _at_step_id(tokens) else None
         if m or (m := _NAME.match(text, i)):
             tokens.append(_Token("name", m.group(), i, m.group()))
         elif m := _NUMBER.match(text, i):
@@ -213,6 +213,12 @@ def _tokenize(text: str) -> list[_Token]:
         i = _SPACE.match(text, i).end()  # type: ignore[union-attr]
     tokens.append(_Token("end", None, n, ""))
     return tokens
+
+
+def _at_step_id(tokens: list[_Token]) -> bool:
+    """Whether the next token follows the root ``steps.`` (and so may be a hyphenated id)."""
+    tail = [(t.kind, t.value) for t in tokens[-3:]]
+    return tail[-2:] == [("name", "steps"), ("op", ".")] and tail[:1] != [("op", ".")]
 
 
 def _number(m: re.Match[str], pos: int) -> int | float:
@@ -301,7 +307,8 @@ class _Parser:
         return tok.kind == "op" and tok.value == value
 
     def unexpected(self, tok: _Token, expected: str | None = None) -> ExpressionError:
-        found = "end of expression" if tok.kind == "end" else repr(tok.text)
+        text = tok.text if len(tok.text) <= 30 else tok.text[:27] + "..."
+        found = "end of expression" if tok.kind == "end" else repr(text)
         if expected:
             return _error(tok.pos, f"expected {expected}, found {found}")
         return _error(tok.pos, f"unexpected {found}")
@@ -551,10 +558,11 @@ def split_template(text: str) -> list[str]:
         if closing < 0:
             reason = "missing '}}'"
             try:
-                parse(text[opening + 3 :])
+                parse(text[opening + 3 :].strip())
             except ExpressionError as exc:
                 reason = f"{reason} ({exc.message})"
-            raise ExpressionError(f"unterminated '${{{{' in {text!r}: {reason}")
+            snippet = text[opening : opening + 40] + ("..." if len(text) > opening + 40 else "")
+            raise ExpressionError(f"unterminated '${{{{' in {snippet!r}: {reason}")
         chunks += [text[at:opening], text[opening + 3 : closing]]
         at = closing + 2
     chunks.append(text[at:])

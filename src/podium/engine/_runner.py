@@ -188,6 +188,9 @@ class Runner:
                 outputs = {n: t.evaluate(scope.view()) for n, t in workflow.outputs.items()}
         except StepFailure as failure:
             status, error = RunStatus.FAILED, str(failure)
+            for key, record in state.steps.items():
+                if record.status is StepStatus.RUNNING:
+                    journal.record("step_cancelled", key, error=f"cancelled: {failure.key} failed")
         except ExpressionError as exc:
             status, error = RunStatus.FAILED, f"outputs: {exc.message}"
         except asyncio.CancelledError:

@@ -121,6 +121,7 @@ def _noop(record: StepRecord, event: Event) -> None:
 def _started(record: StepRecord, event: Event) -> None:
     record.attempts = max(record.attempts, int(event.data.get("attempt", 1)))
     record.started_at = record.started_at or event.ts
+    record.decision = event.data.get("decision") or record.decision
     record.error = None
 
 
@@ -135,7 +136,8 @@ def _succeeded(record: StepRecord, event: Event) -> None:
     record.model = data.get("model")
     record.cost = float(data.get("cost") or 0.0)
     record.cached = bool(data.get("cached"))
-    record.decision = data.get("decision")
+    record.decision = data.get("decision") or record.decision
+    record.attempts = max(record.attempts, int(data.get("attempt") or 0))
     record.info = {k: v for k, v in data.items() if k not in ("output", "model", "cost", "cached")}
     record.finished_at = event.ts
     record.error = None

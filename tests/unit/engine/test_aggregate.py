@@ -29,11 +29,6 @@ def test_the_registered_combiners() -> None:
         assert combiner.name == name
 
 
-@pytest.mark.xfail(
-    reason="_loader.COMBINERS accepts 'stacking', but _aggregate.COMBINERS has no such "
-    "combiner: the executor's COMBINERS[step.combine] raises KeyError at run time",
-    strict=True,
-)
 def test_every_combiner_the_loader_accepts_exists() -> None:
     assert set(LOADER_COMBINERS) <= set(COMBINERS)
 
@@ -194,11 +189,6 @@ def test_median_of_an_even_count_is_the_middle_average() -> None:
     assert combine("median", votes)["value"] == pytest.approx(2.5)
 
 
-@pytest.mark.xfail(
-    reason="_aggregate.Median credits only members whose value equals the median; with an "
-    "even count the median is the mean of the two middle values, so every contribution is 0",
-    strict=True,
-)
 def test_median_of_an_even_count_credits_the_two_middle_members() -> None:
     votes = [vote(f"m{i}@1", value=v) for i, v in enumerate([4, 1, 3, 2])]
     shares = contributions(combine("median", votes))

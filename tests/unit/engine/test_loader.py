@@ -651,11 +651,6 @@ def test_cycle_message_shows_the_path(tmp_path: Path) -> None:
     assert str(load_error(path)).endswith("steps depend on each other in a cycle: a -> b -> a")
 
 
-@pytest.mark.xfail(
-    reason="_loader._with_deps discards a step's reference to itself, so a self-cycle "
-    "loads silently and the reference evaluates to null at run time",
-    strict=True,
-)
 def test_a_step_reading_its_own_output_is_a_cycle(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -671,11 +666,6 @@ def test_a_step_reading_its_own_output_is_a_cycle(tmp_path: Path) -> None:
     assert "a -> a" in str(error)
 
 
-@pytest.mark.xfail(
-    reason="_loader._common accepts a boolean timeout_s (True is an int), so "
-    "'timeout_s: true' silently means 1 second",
-    strict=True,
-)
 def test_boolean_timeout_is_rejected(tmp_path: Path) -> None:
     path = write(tmp_path, "t.yaml", "steps:\n  a:\n    uses: model/m\n    timeout_s: true\n")
     assert_located(load_error(path), path, line=4, field="steps.a.timeout_s")
@@ -751,11 +741,6 @@ def test_a_workflow_including_itself(tmp_path: Path) -> None:
     assert "self.yaml -> self.yaml" in str(load_error(a))
 
 
-@pytest.mark.xfail(
-    reason="_loader._load raises the include-cycle error with only file= set; it names "
-    "neither the line nor the `workflow` field that closes the cycle",
-    strict=True,
-)
 def test_include_cycle_error_names_line_and_field(tmp_path: Path) -> None:
     b = write(tmp_path, "b.yaml", "steps:\n  back:\n    workflow: a.yaml\n")
     a = write(tmp_path, "a.yaml", "steps:\n  there:\n    workflow: b.yaml\n")
@@ -801,11 +786,6 @@ def test_registry_checks_are_workflow_errors(
     assert text.startswith(str(path)) and f": {field}: " in text and words in text
 
 
-@pytest.mark.xfail(
-    reason="_validate._check_steps computes lines from Workflow.document, which the loader "
-    "stores as plain() dicts without line information, so registry errors have no line",
-    strict=True,
-)
 def test_registry_check_errors_name_the_line(orch: podium.Orchestrator, tmp_path: Path) -> None:
     path = tmp_path / "flow.yaml"
     path.write_text("name: x\nsteps:\n  a:\n    uses: model/nope\n")

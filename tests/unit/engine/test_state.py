@@ -220,11 +220,6 @@ def test_invalid_transition_raises(history: list[str], event_type: str) -> None:
         assert state == before  # a refused event changes nothing
 
 
-@pytest.mark.xfail(
-    reason="_state.RunState.apply creates the StepRecord before checking the transition, so "
-    "a refused event for an unknown step leaves a blank (status None) record behind",
-    strict=True,
-)
 def test_refused_event_for_a_new_step_leaves_no_record() -> None:
     state = RunState.replay([ev("run_started")])
     with pytest.raises(InvalidStateError):

@@ -127,12 +127,6 @@ def test_a_bad_manifest_in_a_folder_registers_nothing(tmp_path: Path, registry: 
     assert len(registry) == 0
 
 
-@pytest.mark.xfail(
-    reason="Registry.register_path checks each spec's contract against the registry before "
-    "any is added, so two manifests of one folder that disagree on a new capability pass the "
-    "check; register() then adds the first and raises on the second (unlocated, no file)",
-    strict=True,
-)
 def test_conflicting_manifests_in_one_folder_register_nothing(
     tmp_path: Path, registry: Registry
 ) -> None:
@@ -197,11 +191,6 @@ def test_malformed_manifest_yaml_names_the_line(tmp_path: Path) -> None:
     assert error.line is not None and "malformed YAML" in str(error)
 
 
-@pytest.mark.xfail(
-    reason="the quality check is a ModelSpec model_validator, whose pydantic error has an empty "
-    "loc; spec_from_mapping then reports neither line nor field ('quality')",
-    strict=True,
-)
 def test_quality_for_an_unknown_capability_names_line_and_field(tmp_path: Path) -> None:
     path = write(tmp_path, "model.yaml", INTENT.replace("{text.intent: 0.91}", "{text.tone: 0.9}"))
     error = manifest_error(path)
@@ -216,22 +205,12 @@ def test_quality_for_an_unknown_capability_is_refused(tmp_path: Path) -> None:
     assert "quality names 'text.tone', which is not among the capabilities" in str(error)
 
 
-@pytest.mark.xfail(
-    reason="spec_from_mapping looks up the line of a SchemaError with line_of(data, "
-    "['input.text']) (one dotted key instead of a path), so it reports line 1",
-    strict=True,
-)
 def test_bad_schema_type_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "model.yaml", INTENT.replace("{text: string}", "{text: strin}"))
     error = manifest_error(path)
     assert error.field == "input.text" and error.line == 5
 
 
-@pytest.mark.xfail(
-    reason="spec_from_mapping keeps pydantic's discriminator tag in the error location, so an "
-    "unknown runtime field is reported as 'runtime.python.targt' instead of 'runtime.targt'",
-    strict=True,
-)
 def test_unknown_runtime_field_is_named_plainly(tmp_path: Path) -> None:
     path = write(tmp_path, "model.yaml", INTENT.replace('target: "podium', 'targt: "podium'))
     assert manifest_error(path).field == "runtime.targt"
@@ -300,12 +279,6 @@ def test_disabled_versions_are_not_chosen(registry: Registry) -> None:
     assert registry.get("d").status == "deprecated"  # but the model itself can still be named
 
 
-@pytest.mark.xfail(
-    reason="Registry.resolve_model relies on semantic_version.SimpleSpec, which lets '^2', "
-    "'>=2' and an unpinned reference pick a pre-release (2.1.0-rc.1) over the newest release; "
-    "npm/Cargo-style ranges (the syntax DESIGN.md uses) exclude pre-releases unless asked",
-    strict=True,
-)
 def test_ranges_do_not_pick_pre_releases(versioned: Registry) -> None:
     versioned.register(spec("m", "2.1.0-rc.1"))
     assert versioned.get("m", "^2").version == "2.0.0"
