@@ -33,8 +33,12 @@ def chain(n: int) -> dict[str, Any]:
     steps: dict[str, Any] = {"s0": {"uses": "model/inc", "with": {"x": "${{ inputs.x }}"}}}
     for i in range(1, n):
         steps[f"s{i}"] = {"uses": "model/inc", "with": {"x": f"${{{{ steps.s{i - 1}.output.x }}}}"}}
-    return {"name": f"chain{n}", "inputs": {"x": "integer"}, "steps": steps,
-            "outputs": {"x": f"${{{{ steps.s{n - 1}.output.x }}}}"}}
+    return {
+        "name": f"chain{n}",
+        "inputs": {"x": "integer"},
+        "steps": steps,
+        "outputs": {"x": f"${{{{ steps.s{n - 1}.output.x }}}}"},
+    }
 
 
 def fan(n: int) -> dict[str, Any]:
@@ -43,8 +47,12 @@ def fan(n: int) -> dict[str, Any]:
     }
     refs = ", ".join(f"steps.p{i}.output" for i in range(n))
     steps["reduce"] = {"uses": "model/total", "with": {"xs": f"${{{{ [{refs}] }}}}"}}
-    return {"name": f"fan{n}", "inputs": {"x": "integer"}, "steps": steps,
-            "outputs": {"x": "${{ steps.reduce.output.x }}"}}
+    return {
+        "name": f"fan{n}",
+        "inputs": {"x": "integer"},
+        "steps": steps,
+        "outputs": {"x": "${{ steps.reduce.output.x }}"},
+    }
 
 
 async def baseline_chain(n: int) -> int:
@@ -118,11 +126,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{'mode':<26}{'workload':<20}{'podium ms':>11}{'asyncio ms':>12}{'overhead us/step':>18}")
+    print(
+        f"{'mode':<26}{'workload':<20}{'podium ms':>11}{'asyncio ms':>12}{'overhead us/step':>18}"
+    )
     for mode, rows in report.items():
         for name, row in rows.items():
-            print(f"{mode:<26}{name:<20}{row['podium_ms']:>11.1f}{row['baseline_ms']:>12.2f}"
-                  f"{row['overhead_us_per_step']:>18.1f}")
+            print(
+                f"{mode:<26}{name:<20}{row['podium_ms']:>11.1f}{row['baseline_ms']:>12.2f}"
+                f"{row['overhead_us_per_step']:>18.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from podium._signature import input_schema_of, output_schema_of
 from podium.adapters import AdapterEnv, AdapterPool
 from podium.engine import (
     Interceptor,
-    RunResult,
     Runner,
+    RunResult,
     Workflow,
     cancel_run,
     check_models,
@@ -22,8 +22,8 @@ from podium.engine import (
     load_workflow,
     workflow_from_mapping,
 )
-from podium.engine._journal import Observer
 from podium.engine._calls import ModelCaller
+from podium.engine._journal import Observer
 from podium.registry import ModelSpec, Registry
 from podium.routing import PriorRouter, Router
 from podium.store import MemoryStore, RunRecord, Store, open_store

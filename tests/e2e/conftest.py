@@ -33,12 +33,25 @@ class Cli:
         self.command = [exe] if exe else [sys.executable, "-m", "podium"]
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.command, *args], env=self.env, cwd=self.root,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [*self.command, *args],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([*self.command, *args], env=self.env, cwd=self.root,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [*self.command, *args],
+            env=self.env,
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def json(self, *args: str) -> Any:
         done = self(*args, "--json")

@@ -26,23 +26,46 @@ def _one_line_error(done, *needles: str) -> None:
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
-        ("name: x\nsteps:\n  a: {uses: model/upper, with: {text: [}\n", ["bad.yaml:3", "malformed YAML"]),
-        ("name: x\nsteps:\n  a: {uses: model/nope, with: {text: hi}}\n",
-         ["bad.yaml:3", "steps.a.uses", "no model named 'nope'"]),
-        ("name: x\nsteps:\n  a: {uses: model/upper, with: {text: \"${{ steps.b.output.text }}\"}}\n"
-         "  b: {uses: model/upper, with: {text: \"${{ steps.a.output.text }}\"}}\n",
-         ["bad.yaml:3", "cycle", "a -> b -> a"]),
-        ("name: x\nsteps:\n  a: {uses: model/upper, with: {text: \"${{ inputs. }}\"}}\n",
-         ["bad.yaml:3", "steps.a.with", "bad expression"]),
-        ("name: x\nsteps:\n  a: {uses: model/upper, wiht: {text: hi}}\n",
-         ["bad.yaml:3", "steps.a.wiht", "unknown field"]),
-        ("name: x\nsteps:\n  a: {uses: model/upper, with: {text: 5}}\n",
-         ["bad.yaml:3", "steps.a.with.text", "string", "integer"]),
-        ("name: x\nsteps:\n  a: {uses: model/upper, with: {}}\n",
-         ["bad.yaml:3", "needs input 'text'"]),
+        (
+            "name: x\nsteps:\n  a: {uses: model/upper, with: {text: [}\n",
+            ["bad.yaml:3", "malformed YAML"],
+        ),
+        (
+            "name: x\nsteps:\n  a: {uses: model/nope, with: {text: hi}}\n",
+            ["bad.yaml:3", "steps.a.uses", "no model named 'nope'"],
+        ),
+        (
+            "name: x\nsteps:\n"
+            '  a: {uses: model/upper, with: {text: "${{ steps.b.output.text }}"}}\n'
+            '  b: {uses: model/upper, with: {text: "${{ steps.a.output.text }}"}}\n',
+            ["bad.yaml:3", "cycle", "a -> b -> a"],
+        ),
+        (
+            'name: x\nsteps:\n  a: {uses: model/upper, with: {text: "${{ inputs. }}"}}\n',
+            ["bad.yaml:3", "steps.a.with", "bad expression"],
+        ),
+        (
+            "name: x\nsteps:\n  a: {uses: model/upper, wiht: {text: hi}}\n",
+            ["bad.yaml:3", "steps.a.wiht", "unknown field"],
+        ),
+        (
+            "name: x\nsteps:\n  a: {uses: model/upper, with: {text: 5}}\n",
+            ["bad.yaml:3", "steps.a.with.text", "string", "integer"],
+        ),
+        (
+            "name: x\nsteps:\n  a: {uses: model/upper, with: {}}\n",
+            ["bad.yaml:3", "needs input 'text'"],
+        ),
     ],
-    ids=["malformed-yaml", "unknown-model", "cycle", "bad-expression", "typo-field",
-         "type-mismatch", "missing-input"],
+    ids=[
+        "malformed-yaml",
+        "unknown-model",
+        "cycle",
+        "bad-expression",
+        "typo-field",
+        "type-mismatch",
+        "missing-input",
+    ],
 )
 def test_bad_workflow_is_one_line_and_exit_2(cli: Cli, text: str, needles: list[str]) -> None:
     cli.write("bad.yaml", text)
@@ -57,8 +80,11 @@ def test_missing_workflow_file(cli: Cli) -> None:
 
 def test_wrong_input_type(cli: Cli) -> None:
     cli.write("g.yaml", GOOD.replace("message: string", "message: string, times: integer"))
-    _one_line_error(cli("run", "g.yaml", "-i", "message=hi", "-i", "times=many"), "g.yaml",
-                    "'times' must be integer, got string")
+    _one_line_error(
+        cli("run", "g.yaml", "-i", "message=hi", "-i", "times=many"),
+        "g.yaml",
+        "'times' must be integer, got string",
+    )
     assert cli.json("runs", "list") == []
 
 

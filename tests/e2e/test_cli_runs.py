@@ -20,9 +20,12 @@ outputs: {sent: "${{ steps.send.output.text }}"}
 
 
 def test_run_json_and_runs_commands(cli: Cli) -> None:
-    cli.write("flow.yaml", "name: f\ninputs: {message: string}\nsteps:\n"
-              "  a: {uses: model/upper, with: {text: \"${{ inputs.message }}\"}}\n"
-              "outputs: {x: \"${{ steps.a.output.text }}\"}\n")
+    cli.write(
+        "flow.yaml",
+        "name: f\ninputs: {message: string}\nsteps:\n"
+        '  a: {uses: model/upper, with: {text: "${{ inputs.message }}"}}\n'
+        'outputs: {x: "${{ steps.a.output.text }}"}\n',
+    )
     result = cli.json("run", "flow.yaml", "-i", "message=00123")
     assert result["status"] == "succeeded"
     assert result["outputs"] == {"x": "00123"}
@@ -62,9 +65,12 @@ def test_rejected_approval_skips_dependents(cli: Cli) -> None:
 
 
 def test_cancel_a_running_run(cli: Cli) -> None:
-    cli.write("slow.yaml", "name: s\nsteps:\n"
-              "  a: {uses: model/recorder, with: {text: a, delay: 0.3}}\n"
-              "  b: {uses: model/recorder, with: {text: b, delay: 5}, after: [a]}\n")
+    cli.write(
+        "slow.yaml",
+        "name: s\nsteps:\n"
+        "  a: {uses: model/recorder, with: {text: a, delay: 0.3}}\n"
+        "  b: {uses: model/recorder, with: {text: b, delay: 5}, after: [a]}\n",
+    )
     proc = cli.popen("run", "slow.yaml", "--json")
     deadline = time.monotonic() + 20
     while cli.lines() != ["a"] and time.monotonic() < deadline:

@@ -19,21 +19,37 @@ def run_demo(orch: Any, console: Console, *, as_json: bool = False) -> dict[str,
     for spec in triage_models():
         orch.registry.register(spec)
     cases = messages("test")
-    with console.status("running support triage over held-out messages...",
-                        spinner="dots") if not as_json else _nothing():
+    with (
+        console.status("running support triage over held-out messages...", spinner="dots")
+        if not as_json
+        else _nothing()
+    ):
         triage = run_triage_sync(orch, cases)
     report = {"scenarios": [triage], "seconds": round(time.perf_counter() - started, 2)}
     if as_json:
         console.file.write(json.dumps(report, indent=2) + "\n")
         return report
     table = Table(title="podium demo: scenarios on their held-out cases", title_justify="left")
-    for column in ("scenario", "cases", "failed", "intent accuracy", "tone agreement",
-                   "median latency", "cost / case"):
+    for column in (
+        "scenario",
+        "cases",
+        "failed",
+        "intent accuracy",
+        "tone agreement",
+        "median latency",
+        "cost / case",
+    ):
         table.add_column(column)
     for row in report["scenarios"]:
-        table.add_row(row["scenario"], str(row["cases"]), str(row["failed"]),
-                      f"{row['intent_accuracy']:.3f}", f"{row['tone_agreement']:.3f}",
-                      f"{row['median_latency_ms']:.1f} ms", f"{row['cost_per_case']:.6f}")
+        table.add_row(
+            row["scenario"],
+            str(row["cases"]),
+            str(row["failed"]),
+            f"{row['intent_accuracy']:.3f}",
+            f"{row['tone_agreement']:.3f}",
+            f"{row['median_latency_ms']:.1f} ms",
+            f"{row['cost_per_case']:.6f}",
+        )
     console.print(table)
     console.print(f"done in {report['seconds']} s; runs are in `podium runs list`")
     return report

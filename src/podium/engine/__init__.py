@@ -15,7 +15,7 @@ from podium.engine._ir import (
     WorkflowStep,
 )
 from podium.engine._loader import load_workflow, workflow_from_mapping, workflow_from_snapshot
-from podium.engine._runner import RunResult, Runner, cancel_run, decide_approval
+from podium.engine._runner import Runner, RunResult, cancel_run, decide_approval
 from podium.engine._state import RunState
 from podium.engine._validate import check_models
 

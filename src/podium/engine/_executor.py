@@ -210,6 +210,11 @@ class Executor:
             self.journal.record("step_failed", key, error=message)
         return StepFailure(key, message)
 
+    def _needs_start(self, key: str) -> bool:
+        """Whether a container step (map, loop, sub-workflow) must record a (re)start."""
+        record = self.state.step(key)
+        return record is None or record.status not in (S.RUNNING, S.WAITING)
+
     def _started(self, key: str, **data: Any) -> int:
         record = self.state.step(key)
         attempt = (record.attempts if record else 0) + 1
@@ -250,7 +255,7 @@ class Executor:
             items = []
         if not isinstance(items, list | tuple):
             raise SchemaError(f"'map' must give a list, got {type(items).__name__}")
-        if self.state.step(key) is None:
+        if self._needs_start(key):
             self._started(key, items=len(items))
         limit = asyncio.Semaphore(step.concurrency)
 
@@ -320,12 +325,12 @@ class Executor:
         )
 
     async def _loop(self, step: LoopStep, scope: Scope, key: str) -> Outcome:
-        if self.state.step(key) is None:
+        if self._needs_start(key):
             self._started(key)
         last: dict[str, Any] | None = None
         current: dict[str, Any] = {}
         iteration = 0
-        for iteration in range(1, step.max_iterations + 1):  # noqa: B007 - used after the loop
+        for iteration in range(1, step.max_iterations + 1):
             inner = Scope(
                 scope.inputs, dict(scope.steps), scope.item, {"iteration": iteration, "last": last}
             )
@@ -345,7 +350,7 @@ class Executor:
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
         values = input_defaults(sub) | inputs
         input_schema(sub).validate(values, owner=f"sub-workflow {sub.name}", direction="input")
-        if self.state.step(key) is None:
+        if self._needs_start(key):
             self._started(key, workflow=sub.name)
         scope = Scope(values)
         result = await self.run_scope(sub.steps, scope, f"{key}/")
@@ -358,16 +363,16 @@ class Executor:
         record = self.state.step(key)
         requested = record.approval if record else None
         decision = (requested or {}).get("decision")
-        if decision is None and requested and step.approval.timeout_s is not None:
-            if time.time() - float(requested["requested_at"]) > step.approval.timeout_s:
-                self.journal.record(
-                    "approval_decided",
-                    key,
-                    approved=False,
-                    by="timeout",
-                    comment=f"no decision within {step.approval.timeout_s:g} s",
-                )
-                decision = self.state.step(key).approval["decision"]  # type: ignore[union-attr, index]
+        timeout = step.approval.timeout_s
+        expired = (
+            timeout is not None
+            and requested is not None
+            and time.time() - float(requested["requested_at"]) > timeout
+        )
+        if decision is None and expired:
+            decision = {"approved": False, "by": "timeout",
+                        "comment": f"no decision within {timeout:g} s"}
+            self.journal.record("approval_decided", key, **decision)
         if decision is None:
             if requested is None:
                 self._started(key)

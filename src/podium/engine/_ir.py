@@ -31,7 +31,7 @@ class RetryPolicy:
         base = min(self.backoff_s * 2 ** (failed_attempt - 1), self.max_backoff_s)
         if base <= 0:
             return 0.0
-        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)  # noqa: S311 - jitter
+        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
         return base * spread
 
 
@@ -75,7 +75,7 @@ class CallStep(Step):
 
     uses: ModelRef
     fallback: tuple[ModelRef, ...] = ()
-    route: RoutePolicy = RoutePolicy()
+    route: RoutePolicy = field(default_factory=RoutePolicy)
     cache: bool = False
 
 
@@ -95,7 +95,7 @@ class EnsembleStep(Step):
     uses: ModelRef
     members: int | tuple[ModelRef, ...] = 3
     combine: str = "majority"
-    route: RoutePolicy = RoutePolicy()
+    route: RoutePolicy = field(default_factory=RoutePolicy)
     cache: bool = False
 
 

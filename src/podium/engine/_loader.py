@@ -183,7 +183,7 @@ def _steps(
     return steps
 
 
-def _step(
+def _step(  # noqa: PLR0915 - one branch per step kind, each a few lines
     ctx: _Context,
     step_id: str,
     body: Any,

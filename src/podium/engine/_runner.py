@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Sequence
-import functools
 from typing import Any
 
 from podium._types import RunStatus, StepStatus

@@ -8,7 +8,7 @@ from podium._types import JSONObject
 from podium.errors import NoCandidateError
 from podium.registry import ModelRef, ModelSpec, Registry
 from podium.routing._policy import RoutePolicy
-from podium.routing._protocol import Candidate, CallOutcome, RouteDecision
+from podium.routing._protocol import CallOutcome, Candidate, RouteDecision
 
 Scorer = Callable[[ModelSpec, str, RoutePolicy, list[ModelSpec]], float]
 

@@ -130,7 +130,10 @@ def test_weighted_lets_one_strong_member_outvote_two_weak_ones() -> None:
 
 
 def test_weighted_tie_is_deterministic() -> None:
-    votes = [vote("a@1", 0.5, label="b", confidence=1.0), vote("b@1", 0.5, label="a", confidence=1.0)]
+    votes = [
+        vote("a@1", 0.5, label="b", confidence=1.0),
+        vote("b@1", 0.5, label="a", confidence=1.0),
+    ]
     assert combine("weighted", votes)["label"] == combine("weighted", votes[::-1])["label"] == "a"
 
 

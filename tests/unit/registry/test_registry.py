@@ -130,10 +130,16 @@ def test_a_bad_manifest_in_a_folder_registers_nothing(tmp_path: Path, registry: 
 def test_conflicting_manifests_in_one_folder_register_nothing(
     tmp_path: Path, registry: Registry
 ) -> None:
-    write(tmp_path, "m/a.yaml", "name: a\nversion: 1.0.0\ncapabilities: [t.x]\n"
-          "output: {label: string}\n")
-    write(tmp_path, "m/b.yaml", "name: b\nversion: 1.0.0\ncapabilities: [t.x]\n"
-          "output: {score: number}\n")
+    write(
+        tmp_path,
+        "m/a.yaml",
+        "name: a\nversion: 1.0.0\ncapabilities: [t.x]\noutput: {label: string}\n",
+    )
+    write(
+        tmp_path,
+        "m/b.yaml",
+        "name: b\nversion: 1.0.0\ncapabilities: [t.x]\noutput: {score: number}\n",
+    )
     with pytest.raises(ManifestError) as info:
         registry.register_path(tmp_path / "m")
     assert "b.yaml" in str(info.value)
@@ -144,25 +150,41 @@ def test_conflicting_manifests_in_one_folder_register_nothing(
 MANIFEST_ERRORS = [
     pytest.param(
         INTENT.replace("intent-classifier", "Intent_Classifier"),
-        "name", "name:", "must match [a-z0-9-]+", id="bad-name",
+        "name",
+        "name:",
+        "must match [a-z0-9-]+",
+        id="bad-name",
     ),
     pytest.param(
         INTENT.replace("1.2.0", "one.two"),
-        "version", "version:", "is not a semantic version", id="bad-version",
+        "version",
+        "version:",
+        "is not a semantic version",
+        id="bad-version",
     ),
-    pytest.param(INTENT + "colour: red\n", "colour", "colour:", "is not a manifest field",
-                 id="unknown-field"),
+    pytest.param(
+        INTENT + "colour: red\n", "colour", "colour:", "is not a manifest field", id="unknown-field"
+    ),
     pytest.param(
         INTENT.replace("[text.intent]", "[Text Intent]"),
-        "capabilities", "capabilities:", "dotted capability name", id="bad-capability",
+        "capabilities",
+        "capabilities:",
+        "dotted capability name",
+        id="bad-capability",
     ),
     pytest.param(
         INTENT.replace("latency_ms: 5", "latency_ms: -5"),
-        "latency_ms", "latency_ms:", "greater than or equal to 0", id="negative-latency",
+        "latency_ms",
+        "latency_ms:",
+        "greater than or equal to 0",
+        id="negative-latency",
     ),
     pytest.param(
         INTENT.replace("cost: {per_call: 0.0002}", "cost: {per_cal: 1}"),
-        "cost.per_cal", "cost:", "is not a manifest field", id="unknown-cost-field",
+        "cost.per_cal",
+        "cost:",
+        "is not a manifest field",
+        id="unknown-cost-field",
     ),
 ]
 
@@ -271,7 +293,7 @@ def test_disabled_versions_are_not_chosen(registry: Registry) -> None:
     registry.register(spec("m", "1.1.0", status="disabled"))
     assert registry.get("m").version == "1.0.0"
     assert registry.get("m", "^1").version == "1.0.0"
-    with pytest.raises(ModelNotFoundError, match="registered: 1.0.0, 1.1.0"):
+    with pytest.raises(ModelNotFoundError, match=r"registered: 1\.0\.0, 1\.1\.0"):
         registry.get("m", "1.1.0")
     registry.register(spec("d", "1.0.0", capabilities=["only.deprecated"], status="deprecated"))
     with pytest.raises(ModelNotFoundError):
@@ -289,30 +311,43 @@ def test_ranges_do_not_pick_pre_releases(versioned: Registry) -> None:
 
 
 def test_first_model_sets_the_capability_contract(registry: Registry) -> None:
-    registry.register(spec("a", capabilities=["t.i"], input={"text": "string"},
-                           output={"label": "string"}))
+    registry.register(
+        spec("a", capabilities=["t.i"], input={"text": "string"}, output={"label": "string"})
+    )
     assert registry.contract("t.i") == {
-        "input": {"text": "string"}, "output": {"label": "string"}, "model": "a@1.0.0",
+        "input": {"text": "string"},
+        "output": {"label": "string"},
+        "model": "a@1.0.0",
     }
 
 
 @pytest.mark.parametrize(
     ("input_", "output", "reason"),
     [
-        ({"text": "string", "lang": "string"}, {"label": "string"},
-         "requires input field 'lang' the contract does not have"),
-        ({"text": "integer"}, {"label": "string"},
-         "input field 'text' is integer, the contract passes string"),
+        (
+            {"text": "string", "lang": "string"},
+            {"label": "string"},
+            "requires input field 'lang' the contract does not have",
+        ),
+        (
+            {"text": "integer"},
+            {"label": "string"},
+            "input field 'text' is integer, the contract passes string",
+        ),
         ({"text": "string"}, {"lbl": "string"}, "output field 'label' (string) is missing"),
-        ({"text": "string"}, {"label": "number"},
-         "output field 'label' is number, contract says string"),
+        (
+            {"text": "string"},
+            {"label": "number"},
+            "output field 'label' is number, contract says string",
+        ),
     ],
 )
 def test_a_version_that_breaks_the_contract_is_refused_with_the_reason(
     registry: Registry, input_: dict[str, str], output: dict[str, str], reason: str
 ) -> None:
-    registry.register(spec("a", capabilities=["t.i"], input={"text": "string"},
-                           output={"label": "string"}))
+    registry.register(
+        spec("a", capabilities=["t.i"], input={"text": "string"}, output={"label": "string"})
+    )
     with pytest.raises(ManifestError) as info:
         registry.register(spec("b", capabilities=["t.i"], input=input_, output=output))
     message = str(info.value)
@@ -323,17 +358,27 @@ def test_a_version_that_breaks_the_contract_is_refused_with_the_reason(
 
 
 def test_a_compatible_version_is_accepted(registry: Registry) -> None:
-    registry.register(spec("a", capabilities=["t.i"], input={"text": "string"},
-                           output={"label": "string"}))
-    registry.register(spec("b", capabilities=["t.i"], input={"text": "string", "lang": "string?"},
-                           output={"label": "string", "confidence": "number"}))
+    registry.register(
+        spec("a", capabilities=["t.i"], input={"text": "string"}, output={"label": "string"})
+    )
+    registry.register(
+        spec(
+            "b",
+            capabilities=["t.i"],
+            input={"text": "string", "lang": "string?"},
+            output={"label": "string", "confidence": "number"},
+        )
+    )
     assert sorted(s.key for s in registry.provides("t.i")) == ["a@1.0.0", "b@1.0.0"]
 
 
 def test_contract_refusal_from_a_file_names_the_file(tmp_path: Path, registry: Registry) -> None:
     registry.register(spec("a", capabilities=["t.i"], output={"label": "string"}))
-    path = write(tmp_path, "b.yaml", "name: b\nversion: 1.0.0\ncapabilities: [t.i]\n"
-                 "output: {score: number}\n")
+    path = write(
+        tmp_path,
+        "b.yaml",
+        "name: b\nversion: 1.0.0\ncapabilities: [t.i]\noutput: {score: number}\n",
+    )
     with pytest.raises(ManifestError) as info:
         registry.register_path(path)
     assert str(info.value).startswith(str(path))
@@ -351,7 +396,7 @@ def test_capability_index(registry: Registry) -> None:
     assert sorted(s.name for s in registry.provides("text.intent")) == ["a", "b"]
     assert [s.name for s in registry.resolve("capability/text.topic")] == ["a"]
     assert registry.provides("nothing.here") == []
-    with pytest.raises(ModelNotFoundError, match="did you mean 'text.topic'"):
+    with pytest.raises(ModelNotFoundError, match=r"did you mean 'text\.topic'"):
         registry.resolve("capability/text.topik")
 
 
@@ -397,15 +442,23 @@ def orch(tmp_path: Path) -> Iterator[podium.Orchestrator]:
 
 def test_decorator_takes_schemas_from_the_signature(orch: podium.Orchestrator) -> None:
     @orch.model(capabilities=["text.intent"], quality={"text.intent": 0.8}, cost=0.01)
-    def my_intent(text: str, lang: str = "en", n: int | None = None, ratio: float = 0.5,
-                  tags: list[str] | None = None) -> Intent:
+    def my_intent(
+        text: str,
+        lang: str = "en",
+        n: int | None = None,
+        ratio: float = 0.5,
+        tags: list[str] | None = None,
+    ) -> Intent:
         """Classify the intent of a message."""
         return {"label": "billing", "confidence": 1.0}
 
     found = orch.registry.get("my-intent")
     assert found.version == "0.1.0"
     assert found.input == {
-        "text": "string", "lang": "string?", "n": "integer?", "ratio": "number?",
+        "text": "string",
+        "lang": "string?",
+        "n": "integer?",
+        "ratio": "number?",
         "tags": "array?",
     }
     assert found.output == {"label": "string", "confidence": "number"}
@@ -452,8 +505,10 @@ def test_a_class_with_predict(orch: podium.Orchestrator) -> None:
     assert registered.input == {"features": "array"}
     assert registered.output == {"label": "string", "confidence": "number"}
     result = orch.run(
-        {"steps": {"c": {"uses": "capability/tab.size", "with": {"features": [5, 9]}}},
-         "outputs": {"label": "${{ steps.c.output.label }}"}}
+        {
+            "steps": {"c": {"uses": "capability/tab.size", "with": {"features": [5, 9]}}},
+            "outputs": {"label": "${{ steps.c.output.label }}"},
+        }
     )
     assert result.ok and result.outputs == {"label": "big"}
 
@@ -489,8 +544,9 @@ def test_discover_registers_what_entry_points_offer(
     folder = tmp_path / "pkg"
     write(folder, "tone.yaml", "name: tone\nversion: 1.0.0\ncapabilities: [text.sentiment]\n")
     points = [
-        _FakeEntryPoint("specs", [spec("one"), {"name": "two", "version": "1.0.0",
-                                                 "capabilities": ["x.y"]}]),
+        _FakeEntryPoint(
+            "specs", [spec("one"), {"name": "two", "version": "1.0.0", "capabilities": ["x.y"]}]
+        ),
         _FakeEntryPoint("factory", lambda: folder),
     ]
     seen: list[str] = []
@@ -510,13 +566,15 @@ def test_a_broken_entry_point_is_a_manifest_error(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        registry_module, "entry_points",
+        registry_module,
+        "entry_points",
         lambda *, group: [_FakeEntryPoint("bad", ImportError("no module named x"))],
     )
     with pytest.raises(ManifestError, match="entry point 'bad' failed to load: no module named x"):
         registry.discover()
-    monkeypatch.setattr(registry_module, "entry_points",
-                        lambda *, group: [_FakeEntryPoint("odd", 42)])
+    monkeypatch.setattr(
+        registry_module, "entry_points", lambda *, group: [_FakeEntryPoint("odd", 42)]
+    )
     with pytest.raises(ManifestError, match="entry point 'odd' gave int"):
         registry.discover()
 
@@ -526,14 +584,31 @@ def test_a_broken_entry_point_is_a_manifest_error(
 
 @pytest.fixture
 def catalogue(registry: Registry) -> Registry:
-    registry.register(spec("vader-sentiment", capabilities=["text.sentiment"],
-                           description="Scores the sentiment of English text, positive or negative."))
-    registry.register(spec("intent-classifier", capabilities=["text.intent"],
-                           description="Classifies a customer message into billing or technical."))
-    registry.register(spec("digits", capabilities=["image.digits"],
-                           description="Recognises handwritten digits.", tags=["sklearn"]))
-    registry.register(spec("sentiment-lite", capabilities=["text.sentiment"],
-                           description="A small model."))
+    registry.register(
+        spec(
+            "vader-sentiment",
+            capabilities=["text.sentiment"],
+            description="Scores the sentiment of English text, positive or negative.",
+        )
+    )
+    registry.register(
+        spec(
+            "intent-classifier",
+            capabilities=["text.intent"],
+            description="Classifies a customer message into billing or technical.",
+        )
+    )
+    registry.register(
+        spec(
+            "digits",
+            capabilities=["image.digits"],
+            description="Recognises handwritten digits.",
+            tags=["sklearn"],
+        )
+    )
+    registry.register(
+        spec("sentiment-lite", capabilities=["text.sentiment"], description="A small model.")
+    )
     return registry
 
 

@@ -13,8 +13,8 @@ from podium.store import Event, MemoryStore, ModelRecord, RunRecord, SqlStore, S
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    backend: Store = MemoryStore() if request.param == "memory" else SqlStore(
-        f"sqlite:///{tmp_path}/p.db"
+    backend: Store = (
+        MemoryStore() if request.param == "memory" else SqlStore(f"sqlite:///{tmp_path}/p.db")
     )
     try:
         yield backend
@@ -73,7 +73,9 @@ def test_contracts(store: Store) -> None:
 
 def test_create_run_and_read_it_back(store: Store) -> None:
     record = run(
-        "r1", 100.0, inputs={"msg": "hi", "n": [1, 2]},
+        "r1",
+        100.0,
+        inputs={"msg": "hi", "n": [1, 2]},
         definition={"source": "f.yaml", "document": {"steps": {"a": {"uses": "model/m"}}}},
     )
     store.create_run(record, [event("run_started", inputs={"msg": "hi"})])
@@ -104,15 +106,19 @@ def test_append_keeps_order_across_batches(store: Store) -> None:
     seqs = [e.seq for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) and seqs[0] > 0
     assert [(e.type, e.step) for e in store.events("r2")] == [
-        ("run_started", None), ("step_started", "x"),
+        ("run_started", None),
+        ("step_started", "x"),
     ]
 
 
 def test_append_with_an_update_changes_the_run_too(store: Store) -> None:
     store.create_run(run("r1", 1.0), [])
     assert store.events("r1") == []
-    store.append("r1", [event("run_succeeded", outputs={"o": 1})],
-                 {"status": "succeeded", "outputs": {"o": 1}, "finished_at": 9.0, "cost": 0.5})
+    store.append(
+        "r1",
+        [event("run_succeeded", outputs={"o": 1})],
+        {"status": "succeeded", "outputs": {"o": 1}, "finished_at": 9.0, "cost": 0.5},
+    )
     got = store.run("r1")
     assert got is not None
     assert (got.status, got.outputs, got.finished_at, got.cost) == ("succeeded", {"o": 1}, 9.0, 0.5)
@@ -146,14 +152,20 @@ def test_runs_are_newest_first_with_a_limit(store: Store) -> None:
 def test_run_to_json(store: Store) -> None:
     store.create_run(run("r1", 1.0), [])
     assert store.run("r1").to_json() == {  # type: ignore[union-attr]
-        "run_id": "r1", "workflow": "flow", "status": "running", "started_at": 1.0,
-        "finished_at": None, "cost": 0.0, "error": None,
+        "run_id": "r1",
+        "workflow": "flow",
+        "status": "running",
+        "started_at": 1.0,
+        "finished_at": None,
+        "cost": 0.0,
+        "error": None,
     }
 
 
 def test_values_read_back_are_copies(store: Store) -> None:
-    store.create_run(run("r1", 1.0, inputs={"x": 1}),
-                     [Event("step_succeeded", "a", {"output": {"y": 1}}, 1.0)])
+    store.create_run(
+        run("r1", 1.0, inputs={"x": 1}), [Event("step_succeeded", "a", {"output": {"y": 1}}, 1.0)]
+    )
     store.run("r1").inputs["x"] = 99  # type: ignore[union-attr]
     store.events("r1")[0].data["output"]["y"] = 99
     store.runs()[0].inputs["x"] = 98
@@ -163,12 +175,14 @@ def test_values_read_back_are_copies(store: Store) -> None:
 
 def test_values_written_are_copied(store: Store, request: pytest.FixtureRequest) -> None:
     if isinstance(store, MemoryStore):
-        request.applymarker(pytest.mark.xfail(
-            reason="MemoryStore.create_run and append keep references to the caller's "
-            "RunRecord and Event.data (only reads are deep-copied), so changing them after the "
-            "write alters the stored log; SqlStore serialises at write time",
-            strict=True,
-        ))
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="MemoryStore.create_run and append keep references to the caller's "
+                "RunRecord and Event.data (only reads are deep-copied), so changing them after the "
+                "write alters the stored log; SqlStore serialises at write time",
+                strict=True,
+            )
+        )
     inputs = {"x": 1}
     data = {"output": {"y": 1}}
     store.create_run(run("r1", 1.0, inputs=inputs), [Event("step_started", "a", data, 1.0)])
@@ -223,7 +237,8 @@ def test_sql_store_persists_across_reopen(tmp_path: Path) -> None:
         got = second.run("r1")
         assert got is not None and got.status == "succeeded" and got.inputs == {"q": "?"}
         assert [(e.type, e.step, e.data) for e in second.events("r1")] == [
-            ("run_started", None, {}), ("step_started", "s", {"attempt": 1}),
+            ("run_started", None, {}),
+            ("step_started", "s", {"attempt": 1}),
         ]
         assert second.cache_get("key") == {"v": 1}
     finally:
