@@ -100,11 +100,10 @@ class Orchestrator:
             "runtime": runtime,
             **options,
         }
+        from podium.adapters._python import as_callable
         from podium.registry import spec_from_mapping
 
-        implementation = target() if inspect.isclass(target) else target
-        if not inspect.isroutine(implementation):
-            implementation = getattr(implementation, "predict", None) or implementation
+        implementation = as_callable(target)
         spec = spec_from_mapping(manifest, source=f"{module}.{target.__qualname__}")
         return self.registry.register(spec, implementation=implementation)
 

@@ -56,7 +56,7 @@ def output_schema_of(fn: Callable[..., Any]) -> dict[str, str] | None:
     if annotation is None:
         return None
     if typing.is_typeddict(annotation):
-        required = getattr(annotation, "__required_keys__", set())
+        required: frozenset[str] = getattr(annotation, "__required_keys__", frozenset())
         return {
             k: _type_name(v)[0] + ("" if k in required else "?")
             for k, v in typing.get_type_hints(annotation).items()

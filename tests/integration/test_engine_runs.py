@@ -1525,3 +1525,26 @@ def test_a_run_killed_mid_flight_resumes_without_redoing_finished_steps(
         assert after.outputs == {"x": 200}
     assert calls == ["second"]
     assert marks.read_text() == "first\n"
+
+
+def test_models_may_ask_for_their_call_context(orch: Orchestrator) -> None:
+    seen: list[Any] = []
+
+    @orch.model(capabilities=["t.ctx"])
+    def with_context(text: str, podium_context: Any = None) -> dict[str, Any]:
+        seen.append(podium_context)
+        if len(seen) == 1:
+            raise ConnectionError("first try fails")
+        return {"text": text}
+
+    assert orch.registry.get("with-context").input == {"text": "string"}
+    result = orch.run(
+        {"steps": {"a": {"uses": "model/with-context", "with": {"text": "x"}, "retry": 2}}},
+        run_id="ctx-run",
+    )
+    assert result.ok
+    assert [(c.run_id, c.step, c.attempt) for c in seen] == [
+        ("ctx-run", "a", 1),
+        ("ctx-run", "a", 2),
+    ]
+    assert seen[0].idempotency_key == seen[1].idempotency_key == "ctx-run/a"

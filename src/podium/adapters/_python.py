@@ -14,7 +14,7 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext
@@ -52,11 +52,11 @@ def as_callable(obj: Any) -> Callable[..., Any]:
     if not inspect.isroutine(obj):
         method = getattr(obj, "predict", None)
         if callable(method):
-            return method  # type: ignore[no-any-return]
+            return cast(Callable[..., Any], method)
         if callable(obj):
-            return obj  # type: ignore[no-any-return]
+            return cast(Callable[..., Any], obj)
         raise ManifestError(f"{obj!r} is neither a function nor has predict/__call__")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:

@@ -25,7 +25,10 @@ def run_demo(orch: Any, console: Console, *, as_json: bool = False) -> dict[str,
         else _nothing()
     ):
         triage = run_triage_sync(orch, cases)
-    report = {"scenarios": [triage], "seconds": round(time.perf_counter() - started, 2)}
+    report: dict[str, Any] = {
+        "scenarios": [triage],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     if as_json:
         console.file.write(json.dumps(report, indent=2) + "\n")
         return report
@@ -40,7 +43,8 @@ def run_demo(orch: Any, console: Console, *, as_json: bool = False) -> dict[str,
         "cost / case",
     ):
         table.add_column(column)
-    for row in report["scenarios"]:
+    scenarios: list[dict[str, Any]] = report["scenarios"]
+    for row in scenarios:
         table.add_row(
             row["scenario"],
             str(row["cases"]),

@@ -88,10 +88,12 @@ def library_versions() -> dict[str, str]:
 
 
 def save_skops(model: Any, path: Path) -> None:
-    """Save a fitted estimator with skops (never pickle)."""
+    """Save a fitted estimator with skops (never pickle), deflate-compressed."""
+    import zipfile
+
     import skops.io as sio
 
-    write_atomic(path, sio.dumps(model))
+    write_atomic(path, sio.dumps(model, compression=zipfile.ZIP_DEFLATED))
 
 
 def metrics_path(folder: Path, name: str) -> Path:

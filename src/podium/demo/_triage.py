@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from podium.registry import ModelSpec
+from podium.registry import ModelSpec, spec_from_mapping
 
 WORKFLOW = Path(__file__).resolve().parent / "workflows" / "support_triage.yaml"
 
@@ -16,47 +16,62 @@ WORKFLOW = Path(__file__).resolve().parent / "workflows" / "support_triage.yaml"
 def triage_models() -> list[ModelSpec]:
     """The python-runtime models the triage workflow needs (no training)."""
     return [
-        ModelSpec(
-            name="keyword-intent",
-            version="1.0.0",
-            description="Rule-based intent from keyword hits: billing, technical, cancellation, "
-            "shipping, account.",
-            capabilities=["text.intent"],
-            input={"text": "string"},
-            output={"label": "string", "confidence": "number", "probabilities": "object"},
-            runtime={
-                "kind": "python",
-                "target": "podium.demo.support:KeywordIntent",
-                "inline": True,
-            },
-            cost=0.00001,
-            latency_ms=0.1,
-            quality={"text.intent": 0.5},
-            tags=["pii-safe"],
+        spec_from_mapping(
+            dict(
+                name="keyword-intent",
+                version="1.0.0",
+                description="Rule-based intent from keyword hits: billing, technical, cancellation, "
+                "shipping, account.",
+                capabilities=["text.intent"],
+                input={"text": "string"},
+                output={"label": "string", "confidence": "number", "probabilities": "object"},
+                runtime={
+                    "kind": "python",
+                    "target": "podium.demo.support:KeywordIntent",
+                    "inline": True,
+                },
+                cost=0.00001,
+                latency_ms=0.1,
+                quality={"text.intent": 0.5},
+                tags=["pii-safe"],
+            )
         ),
-        ModelSpec(
-            name="vader-sentiment",
-            version="1.0.0",
-            description="VADER lexicon sentiment: compound score in [-1, 1] and a label.",
-            capabilities=["text.sentiment"],
-            input={"text": "string"},
-            output={"score": "number", "label": "string"},
-            runtime={"kind": "python", "target": "podium.demo.sentiment:VaderSentiment"},
-            cost=0.00001,
-            latency_ms=0.2,
-            quality={"text.sentiment": 0.7},
+        spec_from_mapping(
+            dict(
+                name="vader-sentiment",
+                version="1.0.0",
+                description="VADER lexicon sentiment: compound score in [-1, 1] and a label.",
+                capabilities=["text.sentiment"],
+                input={"text": "string"},
+                output={"score": "number", "label": "string"},
+                runtime={"kind": "python", "target": "podium.demo.sentiment:VaderSentiment"},
+                cost=0.00001,
+                latency_ms=0.2,
+                quality={"text.sentiment": 0.7},
+            )
         ),
-        ModelSpec(
-            name="entity-extractor",
-            version="1.0.0",
-            description="Regex entities: order ids, amounts with currency, dates, e-mails.",
-            capabilities=["text.entities"],
-            input={"text": "string"},
-            output={"order_ids": "array", "amounts": "array", "dates": "array", "emails": "array"},
-            runtime={"kind": "python", "target": "podium.demo.entities:extract", "inline": True},
-            cost=0.00001,
-            latency_ms=0.1,
-            quality={"text.entities": 0.9},
+        spec_from_mapping(
+            dict(
+                name="entity-extractor",
+                version="1.0.0",
+                description="Regex entities: order ids, amounts with currency, dates, e-mails.",
+                capabilities=["text.entities"],
+                input={"text": "string"},
+                output={
+                    "order_ids": "array",
+                    "amounts": "array",
+                    "dates": "array",
+                    "emails": "array",
+                },
+                runtime={
+                    "kind": "python",
+                    "target": "podium.demo.entities:extract",
+                    "inline": True,
+                },
+                cost=0.00001,
+                latency_ms=0.1,
+                quality={"text.entities": 0.9},
+            )
         ),
     ]
 

@@ -27,7 +27,7 @@ intent-classifier           0.0002     TF-IDF over words and character n-grams +
 dx-full                     0.0004     150 boosted trees on all 30 features
 risk-gbm                    0.0005     150 boosting iterations of 15-leaf trees
 reply-drafter               0.001      template; an LLM call costs what its server charges
-risk-forest-large           0.005      200 deep trees, a ~10 MB model
+risk-forest-large           0.005      200 deep trees (a 3 MB compressed file)
 ==========================  =========  ======================================================
 
 :func:`held_out` gives each scenario's held-out cases so workflows can be scored on them.

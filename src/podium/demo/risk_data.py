@@ -31,7 +31,7 @@ The label is drawn from a logistic model of a *nonlinear* risk score ``z``
 
 then 2% of labels are flipped at random (label noise). The thresholds and interactions
 make a linear model on the raw features a weak fit and trees a good one. Labels are the
-strings ``"fraud"`` and ``"legit"``; about 10% of transactions are fraud.
+strings ``"fraud"`` and ``"legit"``; about 12% of transactions are fraud.
 """
 
 from __future__ import annotations

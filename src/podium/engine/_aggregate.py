@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from podium.errors import ModelCallError
 
@@ -24,7 +24,7 @@ class Vote:
 
 
 class Combiner(Protocol):
-    name: ClassVar[str]
+    """Turns the members' votes into one answer with each member's contribution."""
 
     def combine(self, votes: list[Vote]) -> dict[str, Any]: ...
 
@@ -167,5 +167,9 @@ class MaxConfidence:
 
 
 COMBINERS: dict[str, Combiner] = {
-    c.name: c for c in (Majority(), Weighted(), Mean(), Median(), MaxConfidence())
+    "majority": Majority(),
+    "weighted": Weighted(),
+    "mean": Mean(),
+    "median": Median(),
+    "max_confidence": MaxConfidence(),
 }

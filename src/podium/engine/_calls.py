@@ -150,7 +150,7 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], None],
+        on_failure: Callable[[ModelSpec, int, str], object],
     ) -> CallResult:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``."""
         errors: list[str] = []

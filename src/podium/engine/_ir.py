@@ -31,8 +31,8 @@ class RetryPolicy:
         base = min(self.backoff_s * 2 ** (failed_attempt - 1), self.max_backoff_s)
         if base <= 0:
             return 0.0
-        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
-        return base * spread
+        spread = float((rng or random).uniform(1 - self.jitter, 1 + self.jitter))
+        return float(base) * spread
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class _Context:
         self.documents = documents
         self.stack = stack
 
-    def fail(self, message: str, path: list[str | int]) -> WorkflowError:
+    def fail(self, message: str, path: Sequence[str | int]) -> WorkflowError:
         field = ".".join(str(p) for p in path) or None
         return WorkflowError(message, file=self.source, line=line_of(self.doc, path), field=field)
 
@@ -106,7 +106,7 @@ def _load(key: str, shown: str, documents: dict[str, Any], stack: tuple[str, ...
     try:
         Schema.parse(_input_types(inputs), where="inputs")
     except SchemaError as exc:
-        raise ctx.fail(exc.message, (exc.field or "inputs").split(".")) from None
+        raise ctx.fail(exc.message, list((exc.field or "inputs").split("."))) from None
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, dict) or not raw_steps:
         raise ctx.fail("a workflow needs a non-empty mapping of steps", ["steps"])
@@ -367,7 +367,12 @@ def _retry(ctx: _Context, raw: Any, path: list[str | int]) -> RetryPolicy:
             raise ctx.fail("must be a non-negative number", [*path, key])
     if raw.get("attempts", 1) < 1 or int(raw.get("attempts", 1)) != raw.get("attempts", 1):
         raise ctx.fail("must be a whole number, at least 1", [*path, "attempts"])
-    return RetryPolicy(**{k: (int(v) if k == "attempts" else float(v)) for k, v in raw.items()})
+    return RetryPolicy(
+        attempts=int(raw.get("attempts", 1)),
+        backoff_s=float(raw.get("backoff_s", 0.0)),
+        max_backoff_s=float(raw.get("max_backoff_s", 30.0)),
+        jitter=float(raw.get("jitter", 0.2)),
+    )
 
 
 def _route(ctx: _Context, raw: Any, path: list[str | int]) -> RoutePolicy:

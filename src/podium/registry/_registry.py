@@ -6,7 +6,7 @@ import math
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -146,7 +146,7 @@ class Registry:
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_name.values())
 
-    def __iter__(self) -> Iterable[ModelSpec]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[ModelSpec]:
         for versions in self._by_name.values():
             yield from versions.values()
 

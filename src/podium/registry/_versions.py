@@ -7,17 +7,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import semantic_version
+from semantic_version import Version
 
 from podium.errors import ManifestError, ModelNotFoundError
 
-Version = semantic_version.Version
+__all__ = ["ModelRef", "Version", "VersionSpec", "parse_version"]
 
 
 @lru_cache(maxsize=4096)
 def parse_version(text: str) -> Version:
     """A semantic version; partial forms like ``1.2`` are completed to ``1.2.0``."""
     try:
-        return Version.coerce(str(text)) if str(text).count(".") < 2 else Version(str(text))
+        version: Version = (
+            Version.coerce(str(text)) if str(text).count(".") < 2 else Version(str(text))
+        )
+        return version
     except ValueError:
         raise ManifestError(f"'{text}' is not a semantic version (e.g. 1.2.0)") from None
 
@@ -33,7 +37,8 @@ class VersionSpec:
 
     def select(self, versions: Iterable[Version]) -> Version | None:
         """The highest version in ``versions`` that satisfies this range, if any."""
-        return _compiled(self.text).select(versions)  # type: ignore[no-any-return]
+        chosen: Version | None = _compiled(self.text).select(versions)
+        return chosen
 
     def __contains__(self, version: Version) -> bool:
         return version in _compiled(self.text)

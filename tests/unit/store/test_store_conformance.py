@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from podium.errors import StoreError
 from podium.store import Event, MemoryStore, ModelRecord, RunRecord, SqlStore, Store, open_store
 
 
@@ -84,6 +85,23 @@ def test_create_run_and_read_it_back(store: Store) -> None:
     assert store.run("nope") is None
     assert shape(store.events("r1")) == [("run_started", None, {"inputs": {"msg": "hi"}}, 1.0)]
     assert store.events("nope") == []
+
+
+def test_a_run_id_is_created_once(store: Store, request: pytest.FixtureRequest) -> None:
+    if isinstance(store, MemoryStore):
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="MemoryStore.create_run silently replaces an existing run and empties its "
+                "event log; SqlStore refuses the duplicate id with StoreError",
+                strict=True,
+            )
+        )
+    store.create_run(run("r1", 1.0), [event("run_started"), event("step_started", "a")])
+    with pytest.raises(StoreError):
+        store.create_run(RunRecord("r1", "other", "running", 2.0), [event("run_started")])
+    got = store.run("r1")
+    assert got is not None and got.workflow == "flow"
+    assert [e.type for e in store.events("r1")] == ["run_started", "step_started"]
 
 
 def test_append_keeps_order_across_batches(store: Store) -> None:
