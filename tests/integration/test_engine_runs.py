@@ -769,12 +769,6 @@ def test_timeout_then_fallback_succeeds(orch: Orchestrator) -> None:
     assert entry["fallback_from"] == "slow-answer@0.1.0"
 
 
-@pytest.mark.xfail(
-    reason="the loader accepts timeout_s on every step kind (_loader.COMMON), but only model "
-    "calls (CallContext.timeout_s) honour it: Executor._map and _loop ignore step.timeout_s, "
-    "so a map or loop runs past its timeout and succeeds",
-    strict=True,
-)
 @pytest.mark.parametrize("kind", ["map", "loop"])
 def test_timeout_on_a_map_or_loop_step_is_enforced(orch: Orchestrator, kind: str) -> None:
     @orch.model(capabilities=["t.nap"])
@@ -1038,12 +1032,6 @@ def _cancelled_while_waiting(orch: Orchestrator) -> str:
     return waiting.run_id
 
 
-@pytest.mark.xfail(
-    reason="engine._runner.decide_approval checks only that the step is waiting, not the run: "
-    "approving a cancelled run records approval_decided (the step turns 'running' in a "
-    "cancelled run) before resume refuses with InvalidStateError",
-    strict=True,
-)
 def test_approving_a_cancelled_run_is_refused_and_changes_nothing(orch: Orchestrator) -> None:
     run_id = _cancelled_while_waiting(orch)
     events_before = len(orch.store.events(run_id))
@@ -1052,12 +1040,6 @@ def test_approving_a_cancelled_run_is_refused_and_changes_nothing(orch: Orchestr
     assert len(orch.store.events(run_id)) == events_before
 
 
-@pytest.mark.xfail(
-    reason="engine._runner.cancel_run appends only run_cancelled; when no process is driving "
-    "the run (it waits for approval) nothing records step_cancelled, so the cancelled run "
-    "keeps a 'waiting' step",
-    strict=True,
-)
 def test_cancelling_a_waiting_run_leaves_no_waiting_step(orch: Orchestrator) -> None:
     run_id = _cancelled_while_waiting(orch)
     assert status_of(orch.get_run(run_id))["g"] == "cancelled"
@@ -1397,7 +1379,7 @@ def test_approving_a_run_that_waits_for_nothing(orch: Orchestrator) -> None:
         return {}
 
     result = orch.run({"steps": {"a": {"uses": "model/one"}}})
-    with pytest.raises(InvalidStateError, match="no step is waiting"):
+    with pytest.raises(InvalidStateError, match="nothing to approve"):
         orch.approve(result.run_id, "a")
 
 

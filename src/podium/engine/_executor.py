@@ -185,13 +185,13 @@ class Executor:
             if isinstance(step, CallStep):
                 return await self._call(step, inputs, key)
             if isinstance(step, MapStep):
-                return await self._map(step, scope, key)
+                return await self._within(step, key, self._map(step, scope, key))
             if isinstance(step, EnsembleStep):
                 return await self._ensemble(step, inputs, key)
             if isinstance(step, LoopStep):
-                return await self._loop(step, scope, key)
+                return await self._within(step, key, self._loop(step, scope, key))
             if isinstance(step, WorkflowStep):
-                return await self._workflow(step, inputs, key)
+                return await self._within(step, key, self._workflow(step, inputs, key))
             if isinstance(step, ApprovalStep):
                 return self._approval(step, key)
         except StepFailure as failure:
@@ -201,6 +201,18 @@ class Executor:
         except (ExpressionError, SchemaError, NoCandidateError, ModelCallError) as exc:
             raise self._fail(key, getattr(exc, "message", None) or str(exc)) from None
         raise AssertionError(f"unknown step kind {type(step).__name__}")
+
+    async def _within(
+        self, step: Step, key: str, work: Coroutine[Any, Any, Outcome]
+    ) -> Outcome:
+        """A container step (map, loop, sub-workflow) as a whole must finish in ``timeout_s``."""
+        if step.timeout_s is None:
+            return await work
+        try:
+            async with asyncio.timeout(step.timeout_s):
+                return await work
+        except TimeoutError:
+            raise StepFailure(key, f"did not finish within {step.timeout_s:g} s") from None
 
     def _fail(self, key: str, message: str) -> StepFailure:
         record = self.state.step(key)

@@ -251,9 +251,18 @@ def cancel_run(store: Store, run_id: str) -> RunRecord:
         raise RunNotFoundError(f"no run with id '{run_id}'")
     if RunStatus(record.status).finished:
         raise InvalidStateError(f"run {run_id} already {record.status}")
+    now = time.time()
+    open_steps: list[Event] = []
+    if record.status == RunStatus.WAITING:  # no process drives it: close its waiting steps here
+        state = RunState.replay(store.events(run_id))
+        open_steps = [
+            Event("step_cancelled", key, {"error": "run cancelled"}, now)
+            for key, step in state.steps.items()
+            if step.status in (StepStatus.RUNNING, StepStatus.WAITING)
+        ]
     store.append(
         run_id,
-        [Event("run_cancelled", None, {"error": "cancelled by request"}, time.time())],
+        [*open_steps, Event("run_cancelled", None, {"error": "cancelled by request"}, now)],
         {
             "status": str(RunStatus.CANCELLED),
             "finished_at": time.time(),
@@ -270,6 +279,8 @@ def decide_approval(
     record = store.run(run_id)
     if record is None:
         raise RunNotFoundError(f"no run with id '{run_id}'")
+    if record.status in (RunStatus.CANCELLED, RunStatus.SUCCEEDED):
+        raise InvalidStateError(f"run {run_id} is {record.status}; nothing to approve")
     state = RunState.replay(store.events(run_id))
     waiting = sorted(k for k, r in state.steps.items() if r.status is StepStatus.WAITING)
     if step not in waiting:

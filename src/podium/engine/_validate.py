@@ -15,7 +15,7 @@ from podium.engine._ir import (
     WorkflowStep,
 )
 from podium.errors import ModelNotFoundError, UserError, WorkflowError
-from podium.registry import ModelSpec, Registry, Schema, assignable
+from podium.registry import ModelRef, ModelSpec, Registry, Schema, assignable
 
 Fail = Callable[[str, list[str | int]], UserError]
 
@@ -132,15 +132,23 @@ def _check_step(
     producers: dict[str, Schema],
     fail: Fail,
 ) -> None:
+    def resolve(ref: ModelRef, at: list[str | int]) -> list[ModelSpec]:
+        try:
+            return registry.resolve(ref)
+        except ModelNotFoundError as exc:
+            raise fail(exc.message, at) from None
+
     if isinstance(step, CallStep):
-        targets = [*registry.resolve(step.uses), *(registry.resolve(r)[0] for r in step.fallback)]
-        _check_inputs(workflow, step, targets[0], producers, where, fail)
+        primary = resolve(step.uses, [*where, "uses"])
+        for i, ref in enumerate(step.fallback):
+            resolve(ref, [*where, "fallback", i])
+        _check_inputs(workflow, step, primary[0], producers, where, fail)
     elif isinstance(step, EnsembleStep):
         if isinstance(step.members, tuple):
-            for ref in step.members:
-                registry.resolve(ref)
+            for i, ref in enumerate(step.members):
+                resolve(ref, [*where, "models", i])
         else:
-            registry.resolve(step.uses)
+            resolve(step.uses, [*where, "ensemble"])
     elif isinstance(step, MapStep):
         _check_step(workflow, step.body, registry, [*where, "step"], producers, fail)
     elif isinstance(step, LoopStep):

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from podium._types import JSONObject
+from podium.errors import StoreError
 from podium.store._protocol import Event, ModelRecord, RunRecord
 
 
@@ -22,6 +23,7 @@ class MemoryStore:
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[Event]] = {}
         self._cache: dict[str, JSONObject] = {}
+        self._documents: dict[str, dict[str, JSONObject]] = {}
 
     def put_model(self, record: ModelRecord) -> None:
         self._models[(record.name, record.version)] = record
@@ -36,7 +38,9 @@ class MemoryStore:
         return copy.deepcopy(self._contracts)
 
     def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
-        self._runs[run.run_id] = run
+        if run.run_id in self._runs:
+            raise StoreError(f"a run with id '{run.run_id}' already exists")
+        self._runs[run.run_id] = copy.deepcopy(run)
         self._events[run.run_id] = []
         self.append(run.run_id, events)
 
@@ -45,7 +49,8 @@ class MemoryStore:
     ) -> list[Event]:
         log = self._events[run_id]
         stored = [
-            Event(e.type, e.step, e.data, e.ts, len(log) + i + 1) for i, e in enumerate(events)
+            Event(e.type, e.step, copy.deepcopy(e.data), e.ts, len(log) + i + 1)
+            for i, e in enumerate(events)
         ]
         log.extend(stored)
         if update:
@@ -63,7 +68,19 @@ class MemoryStore:
         return copy.deepcopy(self._events.get(run_id, []))
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
-        self._runs[run_id] = replace(self._runs[run_id], **update)
+        self._runs[run_id] = replace(self._runs[run_id], **copy.deepcopy(update))
+
+    def put_document(self, kind: str, key: str, value: JSONObject) -> None:
+        self._documents.setdefault(kind, {})[key] = copy.deepcopy(value)
+
+    def get_document(self, kind: str, key: str) -> JSONObject | None:
+        return copy.deepcopy(self._documents.get(kind, {}).get(key))
+
+    def documents(self, kind: str) -> dict[str, JSONObject]:
+        return copy.deepcopy(self._documents.get(kind, {}))
+
+    def delete_document(self, kind: str, key: str) -> None:
+        self._documents.get(kind, {}).pop(key, None)
 
     def cache_get(self, key: str) -> JSONObject | None:
         value = self._cache.get(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,6 +79,15 @@ cache_table = Table(
     metadata,
     Column("key", String(128), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+documents_table = Table(
+    "podium_documents",
+    metadata,
+    Column("kind", String(64), primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 _JSON_COLUMNS = ("inputs", "outputs", "definition")
@@ -288,6 +298,25 @@ class SqlStore:
             select(events_table).where(events_table.c.run_id == run_id).order_by(events_table.c.seq)
         )
         return [Event(r.type, r.step, json.loads(r.data), r.ts, r.seq) for r in self._read(stmt)]
+
+    # documents -------------------------------------------------------------------------------
+    def put_document(self, kind: str, key: str, value: JSONObject) -> None:
+        values = {"kind": kind, "key": key, "value": _dumps(value), "updated_at": time.time()}
+        self._write((self._upsert(documents_table, values, ["kind", "key"]), None))
+
+    def get_document(self, kind: str, key: str) -> JSONObject | None:
+        t = documents_table
+        rows = self._read(select(t.c.value).where(t.c.kind == kind, t.c.key == key))
+        return json.loads(rows[0].value) if rows else None
+
+    def documents(self, kind: str) -> dict[str, JSONObject]:
+        t = documents_table
+        rows = self._read(select(t.c.key, t.c.value).where(t.c.kind == kind))
+        return {r.key: json.loads(r.value) for r in rows}
+
+    def delete_document(self, kind: str, key: str) -> None:
+        t = documents_table
+        self._write((t.delete().where(t.c.kind == kind, t.c.key == key), None))
 
     # cache -----------------------------------------------------------------------------------
     def cache_get(self, key: str) -> JSONObject | None:

@@ -927,11 +927,6 @@ def test_registry_check_errors_name_the_line(orch: podium.Orchestrator, tmp_path
     assert str(info.value).startswith(f"{path}:4: steps.a.uses: ")
 
 
-@pytest.mark.xfail(
-    reason="_validate._check_steps reports every ModelNotFoundError at '<step>.uses', "
-    "even when the unknown model is in 'fallback'",
-    strict=True,
-)
 def test_unknown_fallback_names_the_fallback_field(
     orch: podium.Orchestrator, tmp_path: Path
 ) -> None:

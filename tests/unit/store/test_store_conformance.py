@@ -87,15 +87,7 @@ def test_create_run_and_read_it_back(store: Store) -> None:
     assert store.events("nope") == []
 
 
-def test_a_run_id_is_created_once(store: Store, request: pytest.FixtureRequest) -> None:
-    if isinstance(store, MemoryStore):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="MemoryStore.create_run silently replaces an existing run and empties its "
-                "event log; SqlStore refuses the duplicate id with StoreError",
-                strict=True,
-            )
-        )
+def test_a_run_id_is_created_once(store: Store) -> None:
     store.create_run(run("r1", 1.0), [event("run_started"), event("step_started", "a")])
     with pytest.raises(StoreError):
         store.create_run(RunRecord("r1", "other", "running", 2.0), [event("run_started")])
@@ -191,16 +183,7 @@ def test_values_read_back_are_copies(store: Store) -> None:
     assert store.events("r1")[0].data == {"output": {"y": 1}}
 
 
-def test_values_written_are_copied(store: Store, request: pytest.FixtureRequest) -> None:
-    if isinstance(store, MemoryStore):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="MemoryStore.create_run and append keep references to the caller's "
-                "RunRecord and Event.data (only reads are deep-copied), so changing them after the "
-                "write alters the stored log; SqlStore serialises at write time",
-                strict=True,
-            )
-        )
+def test_values_written_are_copied(store: Store) -> None:
     inputs = {"x": 1}
     data = {"output": {"y": 1}}
     store.create_run(run("r1", 1.0, inputs=inputs), [Event("step_started", "a", data, 1.0)])
@@ -284,3 +267,16 @@ def test_open_store_picks_the_backend(tmp_path: Path) -> None:
         assert isinstance(sql, SqlStore)
     finally:
         sql.close()
+
+
+def test_documents_roundtrip(store) -> None:
+    store.put_document("stats", "a@1.0.0", {"calls": 3, "p95": [1.5, 2.0]})
+    store.put_document("stats", "b@1.0.0", {"calls": 1})
+    store.put_document("templates", "x", {"goal": "g"})
+    assert store.get_document("stats", "a@1.0.0") == {"calls": 3, "p95": [1.5, 2.0]}
+    assert store.get_document("stats", "missing") is None
+    assert set(store.documents("stats")) == {"a@1.0.0", "b@1.0.0"}
+    store.put_document("stats", "a@1.0.0", {"calls": 4})
+    assert store.get_document("stats", "a@1.0.0") == {"calls": 4}
+    store.delete_document("stats", "a@1.0.0")
+    assert set(store.documents("stats")) == {"b@1.0.0"}
