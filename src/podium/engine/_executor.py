@@ -90,6 +90,7 @@ class Executor:
         self.caller = caller
         self.router = router
         self.registry = registry
+        self._logged_decisions: dict[int, tuple[Any, str]] = {}
 
     # scheduling ----------------------------------------------------------------------------
     async def run_scope(self, steps: Mapping[str, Step], scope: Scope, prefix: str) -> ScopeResult:
@@ -118,14 +119,21 @@ class Executor:
                     if waiting_on[child] == 0:
                         ready.append(child)
 
+        journal = self.journal
         try:
             while True:
                 while ready:
+                    if journal.dirty:
+                        journal.flush()  # what we are about to act on is durable first
                     sid = ready.pop()
                     step = steps[sid]
                     skip = self._blocked_by(step, outcomes)
                     if skip is not None:
                         complete(sid, self._skip(prefix + sid, skip))
+                        continue
+                    if not ready and not running:
+                        # the only step that can run now: await it here, no task or wake-up
+                        complete(sid, await self.run_step(step, scope, prefix + sid))
                         continue
                     task = asyncio.ensure_future(self.run_step(step, scope, prefix + sid))
                     running[task] = sid
@@ -138,7 +146,6 @@ class Executor:
                 for task in batch:
                     sid = running.pop(task)
                     complete(sid, task.result())
-                self.journal.flush()
         except BaseException:
             for task in running:
                 task.cancel()
@@ -202,9 +209,7 @@ class Executor:
             raise self._fail(key, getattr(exc, "message", None) or str(exc)) from None
         raise AssertionError(f"unknown step kind {type(step).__name__}")
 
-    async def _within(
-        self, step: Step, key: str, work: Coroutine[Any, Any, Outcome]
-    ) -> Outcome:
+    async def _within(self, step: Step, key: str, work: Coroutine[Any, Any, Outcome]) -> Outcome:
         """A container step (map, loop, sub-workflow) as a whole must finish in ``timeout_s``."""
         if step.timeout_s is None:
             return await work
@@ -230,6 +235,14 @@ class Executor:
     def _started(self, key: str, **data: Any) -> int:
         record = self.state.step(key)
         attempt = (record.attempts if record else 0) + 1
+        decision = data.get("decision")
+        if decision is not None:
+            # A decision the run already logged is referenced, not written again.
+            first = self._logged_decisions.get(id(decision))
+            if first is None:
+                self._logged_decisions[id(decision)] = (decision, key)
+            else:
+                data["decision"] = {"same_as": first[1]}
         self.journal.record("step_started", key, attempt=attempt, **data)
         return attempt
 
@@ -382,8 +395,11 @@ class Executor:
             and time.time() - float(requested["requested_at"]) > timeout
         )
         if decision is None and expired:
-            decision = {"approved": False, "by": "timeout",
-                        "comment": f"no decision within {timeout:g} s"}
+            decision = {
+                "approved": False,
+                "by": "timeout",
+                "comment": f"no decision within {timeout:g} s",
+            }
             self.journal.record("approval_decided", key, **decision)
         if decision is None:
             if requested is None:

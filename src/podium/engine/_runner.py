@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 import uuid
@@ -176,9 +175,7 @@ class Runner:
         executor = Executor(run_id, journal, self.caller, self.router, self.registry)
         scope = Scope(state.inputs)
         work = asyncio.ensure_future(executor.run_scope(workflow.steps, scope, ""))
-        watcher = (
-            asyncio.ensure_future(self._watch_cancel(run_id, work)) if self.store.durable else None
-        )
+        watch = _CancelWatch(self.store, run_id, work) if self.store.durable else None
         status, outputs, error = RunStatus.SUCCEEDED, None, None
         try:
             result = await work
@@ -198,19 +195,13 @@ class Runner:
             for key, record in state.steps.items():
                 if record.status in (StepStatus.RUNNING, StepStatus.WAITING):
                     journal.record("step_cancelled", key, error="run cancelled")
-            if not work.cancelled() and not (watcher and watcher.done()):
-                raise_later = True
-            else:
-                raise_later = False
             self._finish(journal, status, outputs, error)
-            if raise_later:
-                raise
+            if watch is None or not watch.fired:
+                raise  # our caller was cancelled: record it, then let the cancellation go on
             return _result(run_id, workflow.name, status, state, outputs, error)
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            if watch is not None:
+                watch.stop()
         self._finish(journal, status, outputs, error)
         return _result(run_id, workflow.name, status, state, outputs, error)
 
@@ -233,15 +224,33 @@ class Runner:
         journal.update_run(**update)
         journal.flush()
 
-    async def _watch_cancel(self, run_id: str, work: asyncio.Future[Any]) -> None:
-        """Cancel ``work`` when another process marks the run cancelled."""
-        loop = asyncio.get_running_loop()
-        while not work.done():
-            await asyncio.sleep(CANCEL_POLL_S)
-            record = await loop.run_in_executor(None, self.store.run, run_id)
-            if record is not None and record.status == RunStatus.CANCELLED:
-                work.cancel()
-                return
+
+class _CancelWatch:
+    """Polls the run's status on a timer; cancels ``work`` when another process cancelled it.
+
+    A timer rather than a task: short runs (most of them) pay only for arming it.
+    """
+
+    def __init__(self, store: Store, run_id: str, work: asyncio.Future[Any]) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.work = work
+        self.fired = False
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(CANCEL_POLL_S, self._check)
+
+    def _check(self) -> None:
+        if self.work.done():
+            return
+        record = self.store.run(self.run_id)
+        if record is not None and record.status == RunStatus.CANCELLED:
+            self.fired = True
+            self.work.cancel()
+            return
+        self._timer = self._loop.call_later(CANCEL_POLL_S, self._check)
+
+    def stop(self) -> None:
+        self._timer.cancel()
 
 
 def cancel_run(store: Store, run_id: str) -> RunRecord:

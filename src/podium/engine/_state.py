@@ -105,6 +105,10 @@ class RunState:
             record = self.steps[event.step] = StepRecord()
         record.status = after
         _RECORDERS.get(event.type, _noop)(record, event)
+        same_as = (record.decision or {}).get("same_as")
+        if same_as is not None:
+            source = self.steps.get(same_as)
+            record.decision = source.decision if source else None
 
     def step(self, key: str) -> StepRecord | None:
         return self.steps.get(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -10,6 +11,10 @@ from typing import Any
 from podium._types import JSONObject
 from podium.errors import StoreError
 from podium.store._protocol import Event, ModelRecord, RunRecord
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 class MemoryStore:
@@ -21,9 +26,10 @@ class MemoryStore:
         self._models: dict[tuple[str, str], ModelRecord] = {}
         self._contracts: dict[str, JSONObject] = {}
         self._runs: dict[str, RunRecord] = {}
-        self._events: dict[str, list[Event]] = {}
+        self._events: dict[str, list[tuple[str, str | None, str, float]]] = {}
         self._cache: dict[str, JSONObject] = {}
         self._documents: dict[str, dict[str, JSONObject]] = {}
+        self._definitions: dict[str, str] = {}
 
     def put_model(self, record: ModelRecord) -> None:
         self._models[(record.name, record.version)] = record
@@ -40,32 +46,43 @@ class MemoryStore:
     def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
         if run.run_id in self._runs:
             raise StoreError(f"a run with id '{run.run_id}' already exists")
-        self._runs[run.run_id] = copy.deepcopy(run)
+        self._definitions[run.run_id] = _dumps(run.definition)
+        self._runs[run.run_id] = replace(
+            run, inputs=copy.deepcopy(run.inputs), outputs=copy.deepcopy(run.outputs), definition={}
+        )
         self._events[run.run_id] = []
         self.append(run.run_id, events)
 
     def append(
         self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
     ) -> list[Event]:
-        log = self._events[run_id]
-        stored = [
-            Event(e.type, e.step, copy.deepcopy(e.data), e.ts, len(log) + i + 1)
-            for i, e in enumerate(events)
-        ]
-        log.extend(stored)
+        # Kept serialised, as a database would: a caller's later change cannot alter the log.
+        self._events[run_id].extend((e.type, e.step, _dumps(e.data), e.ts) for e in events)
         if update:
             self.update_run(run_id, update)
-        return stored
+        return list(events)
 
     def run(self, run_id: str) -> RunRecord | None:
-        return copy.deepcopy(self._runs.get(run_id))
+        record = self._runs.get(run_id)
+        return self._copy_out(record) if record else None
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         ordered = sorted(self._runs.values(), key=lambda r: r.started_at, reverse=True)
-        return copy.deepcopy(ordered[:limit])
+        return [self._copy_out(r) for r in ordered[:limit]]
+
+    def _copy_out(self, record: RunRecord) -> RunRecord:
+        return replace(
+            record,
+            inputs=copy.deepcopy(record.inputs),
+            outputs=copy.deepcopy(record.outputs),
+            definition=json.loads(self._definitions[record.run_id]),
+        )
 
     def events(self, run_id: str) -> list[Event]:
-        return copy.deepcopy(self._events.get(run_id, []))
+        return [
+            Event(kind, step, json.loads(data), ts, seq)
+            for seq, (kind, step, data, ts) in enumerate(self._events.get(run_id, []), 1)
+        ]
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
         self._runs[run_id] = replace(self._runs[run_id], **copy.deepcopy(update))
