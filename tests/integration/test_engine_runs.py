@@ -355,18 +355,30 @@ def test_every_combiner_runs_in_an_ensemble(orch: Orchestrator, combine: str) ->
 
 def test_an_unknown_combiner_is_refused_before_the_run(orch: Orchestrator) -> None:
     _register_voters(orch)
-    with pytest.raises(WorkflowError, match="unknown combiner 'stacking'"):
+    with pytest.raises(WorkflowError, match="unknown combiner 'plurality'"):
         orch.run(
             {
                 "steps": {
                     "v": {
                         "ensemble": "capability/text.intent",
-                        "combine": "stacking",
+                        "combine": "plurality",
                         "with": {"text": "x"},
                     }
                 }
             }
         )
+    assert orch.runs() == []
+
+
+def test_stacking_needs_a_stacker_and_listed_members(orch: Orchestrator) -> None:
+    _register_voters(orch)
+    step = {"ensemble": "capability/text.intent", "combine": "stacking", "with": {"text": "x"}}
+    with pytest.raises(WorkflowError, match="needs 'stacker"):
+        orch.run({"steps": {"v": step}})
+    with pytest.raises(WorkflowError, match="members listed in order"):
+        orch.run({"steps": {"v": {**step, "stacker": "model/a"}}})
+    with pytest.raises(WorkflowError, match="only goes with combine: stacking"):
+        orch.run({"steps": {"v": {**step, "combine": "mean", "stacker": "model/a"}}})
     assert orch.runs() == []
 
 

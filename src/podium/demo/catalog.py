@@ -18,6 +18,7 @@ model                       per call   why
 ==========================  =========  ======================================================
 keyword-intent, entities    0.00001    a few regexes
 dx-size-onnx                0.00001    a 9-feature linear model on onnxruntime
+dx-stacker                  0.00001    a linear model over 8 member probabilities
 dx-size, dx-texture         0.00002    small linear / naive Bayes model on 9 features
 dx-shape                    0.00003    one depth-4 tree
 vader-sentiment             0.00005    lexicon lookup per token
@@ -61,6 +62,7 @@ COSTS: dict[str, float] = {
     "dx-shape": 0.00003,
     "dx-full": 0.0004,
     "dx-size-onnx": 0.00001,
+    "dx-stacker": 0.00001,
     "intent-classifier": 0.0002,
     "risk-logistic": 0.00005,
     "risk-gbm": 0.0005,
@@ -78,6 +80,8 @@ _DESCRIPTIONS = {
     "fractal dimension; a depth-4 decision tree.",
     "dx-full": "Breast-tumour malignancy from all 30 measurements; gradient boosting.",
     "dx-size-onnx": "dx-size converted to ONNX and run with onnxruntime.",
+    "dx-stacker": "Combines dx-size, dx-texture, dx-shape and dx-full: logistic regression "
+    "over their out-of-fold class probabilities (combine: stacking).",
     "intent-classifier": "Classifies a customer message as billing, technical, cancellation, "
     "shipping or account; TF-IDF + logistic regression.",
     "risk-logistic": "Card-transaction fraud risk; logistic regression (cheap, linear).",
@@ -132,6 +136,20 @@ def _diagnostics_specs(home: Path) -> list[ModelSpec]:
     names = diagnostics.feature_names()
     specs = []
     for model in diagnostics.MODELS:
+        if model == diagnostics.STACKER:
+            specs.append(
+                _trained_spec(
+                    model,
+                    metrics[model],
+                    folder,
+                    capability="diagnosis.stacking",
+                    inputs={"features": "array"},
+                    consumes=["member_probabilities"],
+                    produces=["diagnosis"],
+                    tags=["demo", "diagnostics", "stacker"],
+                )
+            )
+            continue
         used = diagnostics.features_of(model)
         inputs = {n: "number" if n in used else "number?" for n in names}
         kind = "onnx" if model == diagnostics.ONNX_MODEL else "sklearn"

@@ -16,6 +16,7 @@ model             features                                       estimator
                   fractal dimension
 ``dx-full``       all 30                                         GradientBoosting (150 trees)
 ``dx-size-onnx``  as ``dx-size``                                 ``dx-size`` via skl2onnx
+``dx-stacker``    the four specialists' probabilities            stacked LogisticRegression
 ================  =============================================  ===========================
 """
 
@@ -52,7 +53,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "dx-full": (),
 }
 ONNX_MODEL = "dx-size-onnx"
-MODELS = (*GROUPS, ONNX_MODEL)
+STACKER = "dx-stacker"
+MODELS = (*GROUPS, ONNX_MODEL, STACKER)
 
 
 def identifier(name: str) -> str:
@@ -198,6 +200,9 @@ def _train(folder: Path) -> None:
             "latency_ms": median_latency_ms(lambda: run_onnx(session, sample32)),
         },
     )
+    from podium.demo import stacking
+
+    stacking.train(folder)
 
 
 def to_onnx_bytes(estimator: Any, n_features: int) -> bytes:

@@ -13,6 +13,10 @@ from typing import Any, Protocol
 
 from podium.errors import ModelCallError
 
+#: ``combine: stacking`` asks a trained meta-model (``stacker: model/NAME``), so it is not a
+#: plain function of the votes; the executor handles it with :func:`stacking_features`.
+STACKING = "stacking"
+
 
 @dataclass(frozen=True)
 class Vote:
@@ -173,3 +177,20 @@ COMBINERS: dict[str, Combiner] = {
     "median": Median(),
     "max_confidence": MaxConfidence(),
 }
+
+
+def stacking_features(votes: list[Vote]) -> list[float]:
+    """The stacker's input: each member's probabilities in sorted class order, in member order.
+
+    A member that gives no ``probabilities`` contributes its ``confidence`` for its label
+    and the rest shared equally among the labels the other members know.
+    """
+    labels = sorted({str(k) for v in votes for k in _probabilities(v)})
+    features: list[float] = []
+    for vote in votes:
+        probs = {str(k): p for k, p in _probabilities(vote).items()}
+        if "probabilities" not in vote.output:
+            rest = (1.0 - sum(probs.values())) / max(1, len(labels) - len(probs))
+            probs = {label: probs.get(label, rest) for label in labels}
+        features.extend(probs.get(label, 0.0) for label in labels)
+    return features

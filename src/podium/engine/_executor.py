@@ -15,7 +15,7 @@ from typing import Any
 
 from podium._types import StepStatus
 from podium.adapters import CallContext
-from podium.engine._aggregate import COMBINERS, Vote
+from podium.engine._aggregate import COMBINERS, STACKING, Vote, stacking_features
 from podium.engine._calls import CallResult, ModelCaller, StepFailure
 from podium.engine._ir import (
     ApprovalStep,
@@ -338,7 +338,11 @@ class Executor:
             raise StepFailure(
                 key, "every ensemble member failed: " + "; ".join(f["error"] for f in failed)
             )
-        combined = COMBINERS[step.combine].combine(votes)
+        if step.combine == STACKING:
+            combined, stack_cost = await self._stack(step, votes, failed, base)
+            cost += stack_cost
+        else:
+            combined = COMBINERS[step.combine].combine(votes)
         if failed:
             combined["failed"] = failed
         return self._succeed(
@@ -348,6 +352,41 @@ class Executor:
             cost=cost,
             members=[v.model for v in votes],
         )
+
+    async def _stack(
+        self, step: EnsembleStep, votes: list[Vote], failed: list[Any], base: CallContext
+    ) -> tuple[dict[str, Any], float]:
+        """Ask the stacker (a model trained on the members' outputs) for the combined answer.
+
+        The stacker was trained on every member in order; if one failed, its input cannot be
+        formed, so the step falls back to ``weighted`` and says so.
+        """
+        if failed or step.stacker is None:
+            combined = COMBINERS["weighted"].combine(votes)
+            combined["combined_by"] = "weighted (stacking needs every member)"
+            return combined, 0.0
+        stacker = self.registry.resolve(step.stacker)[0]
+        result = await self.caller.call_with_retries(
+            [stacker],
+            {"features": stacking_features(votes)},
+            base,
+            retry=step.retry,
+            capability=None,
+            cache=step.cache,
+            on_failure=lambda s, n, error: self.journal.record(
+                "attempt_failed", base.step or "", attempt=n, model=s.key, error=error
+            ),
+        )
+        combined = {
+            k: v
+            for k, v in result.output.items()
+            if k in ("label", "value", "confidence", "probabilities")
+        }
+        combined["members"] = [
+            {"model": v.model, "output": v.output, "weight": round(v.weight, 6)} for v in votes
+        ]
+        combined["combined_by"] = stacker.key
+        return combined, result.cost
 
     async def _loop(self, step: LoopStep, scope: Scope, key: str) -> Outcome:
         if self._needs_start(key):

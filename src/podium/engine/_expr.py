@@ -442,16 +442,18 @@ def _compile_call(node: Call) -> _Fn:
 class Expression:
     """One compiled ``${{ }}`` expression."""
 
-    __slots__ = ("_run", "guarded", "path", "references", "roots", "source")
+    __slots__ = ("_run", "guarded", "inputs", "path", "references", "roots", "source")
 
     source: str
     references: frozenset[str]
     guarded: frozenset[str]
     roots: frozenset[str]
+    inputs: frozenset[str]
     path: tuple[str | int, ...] | None
 
     def __init__(self, source: str, node: Node) -> None:
-        references, unguarded, roots = analyse(node)
+        references, unguarded, roots, inputs = analyse(node)
+        self.inputs = frozenset(inputs)
         self.source = source
         self.references = frozenset(references)
         self.guarded = frozenset(references - unguarded)
@@ -544,11 +546,21 @@ class Template:
     a string mixing text and expressions interpolates each value as text.
     """
 
-    __slots__ = ("_run", "_value", "expressions", "guarded", "is_constant", "references", "roots")
+    __slots__ = (
+        "_run",
+        "_value",
+        "expressions",
+        "guarded",
+        "inputs",
+        "is_constant",
+        "references",
+        "roots",
+    )
 
     references: frozenset[str]
     guarded: frozenset[str]
     roots: frozenset[str]
+    inputs: frozenset[str]
     expressions: tuple[Expression, ...]
     is_constant: bool
 
@@ -562,6 +574,7 @@ class Template:
         unguarded = frozenset().union(*(e.references - e.guarded for e in found))
         self.guarded = self.references - unguarded
         self.roots = frozenset().union(*(e.roots for e in found))
+        self.inputs = frozenset().union(*(e.inputs for e in found))
 
     def evaluate(self, scope: Scope) -> Any:
         """The value with every expression replaced; containers are fresh copies."""

@@ -474,11 +474,13 @@ def parse(text: str) -> Node:
 # ---------------------------------------------------------------------------- analysis
 
 
-def analyse(node: Node) -> tuple[set[str], set[str], set[str]]:
-    """(step ids referenced, step ids referenced outside any coalesce argument, roots used)."""
+def analyse(node: Node) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(step ids referenced, step ids referenced outside any coalesce argument, roots used,
+    input names read as ``inputs.NAME``)."""
     references: set[str] = set()
     unguarded: set[str] = set()
     roots: set[str] = set()
+    inputs: set[str] = set()
     stack: list[tuple[Node, bool]] = [(node, False)]
     while stack:
         current, guarded = stack.pop()
@@ -491,13 +493,22 @@ def analyse(node: Node) -> tuple[set[str], set[str], set[str]]:
             key = current.index
             if isinstance(key, Literal) and isinstance(key.value, str):
                 step = key.value
+        if isinstance(current, Attr) and current.obj == Root("inputs"):
+            inputs.add(current.name)
+        elif (
+            isinstance(current, Index)
+            and current.obj == Root("inputs")
+            and isinstance(current.index, Literal)
+            and isinstance(current.index.value, str)
+        ):
+            inputs.add(current.index.value)
         if step is not None:
             references.add(step)
             if not guarded:
                 unguarded.add(step)
         inside = guarded or (isinstance(current, Call) and current.name == "coalesce")
         stack.extend((child, inside) for child in children(current))
-    return references, unguarded, roots
+    return references, unguarded, roots, inputs
 
 
 def access_path(node: Node) -> tuple[str | int, ...] | None:

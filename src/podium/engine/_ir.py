@@ -95,6 +95,7 @@ class EnsembleStep(Step):
     uses: ModelRef
     members: int | tuple[ModelRef, ...] = 3
     combine: str = "majority"
+    stacker: ModelRef | None = None
     route: RoutePolicy = field(default_factory=RoutePolicy)
     cache: bool = False
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from podium._yaml import line_of, load_yaml_file, plain
-from podium.engine._aggregate import COMBINERS
+from podium.engine._aggregate import COMBINERS, STACKING
 from podium.engine._expr import Template, compile_template
 from podium.engine._ir import (
     Approval,
@@ -22,7 +22,7 @@ from podium.engine._ir import (
     Workflow,
     WorkflowStep,
 )
-from podium.engine._validate import check_scope
+from podium.engine._validate import check_inputs_declared, check_scope
 from podium.errors import ExpressionError, ModelNotFoundError, SchemaError, UserError, WorkflowError
 from podium.registry import ModelRef, Schema
 from podium.routing import RoutePolicy
@@ -33,7 +33,7 @@ COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name"}
 ALLOWED = {
     "uses": COMMON | {"uses", "fallback", "route", "cache"},
     "map": COMMON | {"map", "concurrency", "step"},
-    "ensemble": COMMON | {"ensemble", "models", "combine", "route", "cache"},
+    "ensemble": COMMON | {"ensemble", "models", "combine", "stacker", "route", "cache"},
     "loop": COMMON | {"loop"},
     "workflow": COMMON | {"workflow"},
     "approval": COMMON | {"approval"},
@@ -118,6 +118,7 @@ def _load(key: str, shown: str, documents: dict[str, Any], stack: tuple[str, ...
     for out_name, value in raw_outputs.items():
         outputs[out_name] = _template(ctx, value, ["outputs", out_name])
     check_scope(ctx.fail, steps, ["steps"], frozenset())
+    check_inputs_declared(ctx.fail, steps, outputs, set(inputs))
     for out_name, template in outputs.items():
         unknown = sorted(template.references - set(steps))
         if unknown:
@@ -238,16 +239,33 @@ def _step(  # noqa: PLR0915 - one branch per step kind, each a few lines
                 "must be a positive number or a list of model references", [*path, "models"]
             )
         combine = body.get("combine", "majority")
-        if combine not in COMBINERS:
+        known = (*COMBINERS, STACKING)
+        if combine not in known:
             raise ctx.fail(
-                f"unknown combiner '{combine}'; expected one of {', '.join(COMBINERS)}",
+                f"unknown combiner '{combine}'; expected one of {', '.join(known)}",
                 [*path, "combine"],
             )
+        stacker = None
+        if combine == STACKING:
+            if "stacker" not in body:
+                raise ctx.fail(
+                    "combine: stacking needs 'stacker: model/NAME', the meta-model",
+                    [*path, "combine"],
+                )
+            if not isinstance(members, tuple):
+                raise ctx.fail(
+                    "stacking needs the members listed in order (the stacker was trained on them)",
+                    [*path, "models"],
+                )
+            stacker = _ref(ctx, body["stacker"], [*path, "stacker"])
+        elif "stacker" in body:
+            raise ctx.fail("'stacker' only goes with combine: stacking", [*path, "stacker"])
         step = EnsembleStep(
             **common,
             uses=_ref(ctx, body["ensemble"], [*path, "ensemble"]),
             members=members,
             combine=combine,
+            stacker=stacker,
             route=_route(ctx, body.get("route"), [*path, "route"]),
             cache=_bool(ctx, body, "cache", path),
         )

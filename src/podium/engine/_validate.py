@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from podium.engine._expr import Template
 from podium.engine._ir import (
     CallStep,
     EnsembleStep,
@@ -39,6 +40,41 @@ def check_scope(
         raise fail(
             "steps depend on each other in a cycle: " + " -> ".join(cycle), [*path, cycle[0]]
         )
+
+
+def templates_of(step: Step) -> list[tuple[list[str | int], Template]]:
+    """Every template of a step and of the steps nested in it (not inside sub-workflows)."""
+    found: list[tuple[list[str | int], Template]] = []
+    for field, template in (("if", step.condition), ("with", step.with_)):
+        if template is not None:
+            found.append(([field], template))
+    if isinstance(step, MapStep):
+        found.append((["map"], step.over))
+        found += [(["step", *p], t) for p, t in templates_of(step.body)]
+    elif isinstance(step, LoopStep):
+        if step.until is not None:
+            found.append((["loop", "until"], step.until))
+        for inner_id, inner in step.steps.items():
+            found += [(["loop", "steps", inner_id, *p], t) for p, t in templates_of(inner)]
+    return found
+
+
+def check_inputs_declared(
+    fail: Fail, steps: Mapping[str, Step], outputs: Mapping[str, Template], declared: set[str]
+) -> None:
+    """``inputs.NAME`` must name a declared input (when the workflow declares any)."""
+    if not declared:
+        return
+    places = [(["steps", sid, *p], t) for sid, s in steps.items() for p, t in templates_of(s)]
+    places += [(["outputs", name], t) for name, t in outputs.items()]
+    for path, template in places:
+        unknown = sorted(template.inputs - declared)
+        if unknown:
+            raise fail(
+                f"reads input '{unknown[0]}', which the workflow does not declare "
+                f"(inputs: {', '.join(sorted(declared))})",
+                path,
+            )
 
 
 def find_cycle(graph: Mapping[str, frozenset[str]]) -> list[str] | None:
@@ -149,6 +185,8 @@ def _check_step(
                 resolve(ref, [*where, "models", i])
         else:
             resolve(step.uses, [*where, "ensemble"])
+        if step.stacker is not None:
+            resolve(step.stacker, [*where, "stacker"])
     elif isinstance(step, MapStep):
         _check_step(workflow, step.body, registry, [*where, "step"], producers, fail)
     elif isinstance(step, LoopStep):

@@ -939,12 +939,6 @@ def test_unknown_fallback_names_the_fallback_field(
     assert info.value.field == "steps.a.fallback.0"
 
 
-@pytest.mark.xfail(
-    reason="_validate.check_scope checks step references only: '${{ inputs.nope }}' loads "
-    "although the workflow declares its inputs (and runs refuse undeclared ones), so the "
-    "typo silently evaluates to null",
-    strict=True,
-)
 def test_reference_to_an_undeclared_input_is_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,

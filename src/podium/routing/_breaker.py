@@ -1,0 +1,164 @@
+"""A circuit breaker per instance: a small state machine with no I/O and no clock of its own.
+
+::
+
+    CLOSED --- failure rate >= threshold over the last `window` calls (at least `min_calls`) --> OPEN
+    OPEN ----- `cooldown_s` has passed, on the next allow() -------------------------------> HALF_OPEN
+    HALF_OPEN - `probe_successes` probes succeed ------------------------------------------> CLOSED
+    HALF_OPEN - a probe fails (the cooldown doubles, up to `max_cooldown_s`) --------------> OPEN
+
+While open, calls are refused; half-open lets ``probes`` calls through at a time to test
+recovery. Only failures that speak about the instance's health count (the caller decides:
+timeouts, unreachable hosts and 5xx do; a bad request does not). Time is passed in, so the
+machine is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """When a circuit opens and how it recovers."""
+
+    window: int = 20
+    min_calls: int = 5
+    failure_rate: float = 0.5
+    cooldown_s: float = 5.0
+    max_cooldown_s: float = 60.0
+    probes: int = 1
+    probe_successes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or not 1 <= self.min_calls <= self.window:
+            raise ValueError("need 1 <= min_calls <= window")
+        if not 0.0 < self.failure_rate <= 1.0:
+            raise ValueError("failure_rate must be in (0, 1]")
+        if self.probes < 1 or self.probe_successes < 1:
+            raise ValueError("probes and probe_successes must be at least 1")
+
+
+class CircuitBreaker:
+    """One instance's breaker. ``allow`` asks, ``start`` takes a slot, ``record`` reports."""
+
+    __slots__ = (
+        "_failures",
+        "_next",
+        "_outcomes",
+        "config",
+        "cooldown_s",
+        "in_flight",
+        "reopen_at",
+        "state",
+        "successes",
+        "transitions",
+    )
+
+    def __init__(self, config: BreakerConfig) -> None:
+        self.config = config
+        self.state = BreakerState.CLOSED
+        self._outcomes: list[bool] = []  # ring buffer of the last `window` results (True: failed)
+        self._next = 0
+        self._failures = 0
+        self.reopen_at = 0.0
+        self.cooldown_s = config.cooldown_s
+        self.in_flight = 0
+        self.successes = 0
+        self.transitions = 0
+
+    @property
+    def failure_rate(self) -> float:
+        return self._failures / len(self._outcomes) if self._outcomes else 0.0
+
+    def allow(self, now: float) -> bool:
+        """Whether a call may go to this instance now (may move OPEN to HALF_OPEN)."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.OPEN:
+            if now < self.reopen_at:
+                return False
+            self._move(BreakerState.HALF_OPEN)
+        return self.in_flight < self.config.probes
+
+    def blocked_until(self, now: float) -> float:
+        """When this instance may next take a call (``0.0``: now)."""
+        if self.state is BreakerState.OPEN and now < self.reopen_at:
+            return self.reopen_at
+        return 0.0
+
+    def start(self) -> None:
+        """A call was sent (counts as a probe while half-open)."""
+        if self.state is BreakerState.HALF_OPEN:
+            self.in_flight += 1
+
+    def abandon(self) -> None:
+        """A call ended without a verdict (cancelled): free its probe slot."""
+        if self.state is BreakerState.HALF_OPEN and self.in_flight:
+            self.in_flight -= 1
+
+    def record(self, failed: bool, now: float) -> bool:
+        """A call's verdict; returns whether the state changed."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            self._push(failed)
+            config = self.config
+            if (
+                failed
+                and len(self._outcomes) >= config.min_calls
+                and self._failures >= config.failure_rate * len(self._outcomes)
+            ):
+                self._open(now, self.config.cooldown_s)
+                return True
+            return False
+        if state is BreakerState.OPEN:
+            return False  # a call from before the circuit opened: it changes nothing
+        if self.in_flight:
+            self.in_flight -= 1
+        if failed:
+            self._open(now, min(self.cooldown_s * 2.0, self.config.max_cooldown_s))
+            return True
+        self.successes += 1
+        if self.successes >= self.config.probe_successes:
+            self._close()
+            return True
+        return False
+
+    def _push(self, failed: bool) -> None:
+        window = self.config.window
+        outcomes = self._outcomes
+        if len(outcomes) < window:
+            outcomes.append(failed)
+        else:
+            self._failures -= outcomes[self._next]
+            outcomes[self._next] = failed
+            self._next = (self._next + 1) % window
+        self._failures += failed
+
+    def _open(self, now: float, cooldown_s: float) -> None:
+        self.cooldown_s = cooldown_s
+        self.reopen_at = now + cooldown_s
+        self.in_flight = 0
+        self.successes = 0
+        self._move(BreakerState.OPEN)
+
+    def _close(self) -> None:
+        self._outcomes.clear()
+        self._next = 0
+        self._failures = 0
+        self.cooldown_s = self.config.cooldown_s
+        self.in_flight = 0
+        self.successes = 0
+        self._move(BreakerState.CLOSED)
+
+    def _move(self, state: BreakerState) -> None:
+        self.state = state
+        self.transitions += 1
