@@ -25,7 +25,7 @@ from podium.engine import (
 from podium.engine._calls import ModelCaller
 from podium.engine._journal import Observer
 from podium.registry import ModelSpec, Registry
-from podium.routing import PriorRouter, Router
+from podium.routing import AdaptiveRouter, Router
 from podium.store import MemoryStore, RunRecord, Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +47,7 @@ class Orchestrator:
         database_url: str | None = None,
         durable: bool = True,
         discover: bool = True,
-        router: Callable[[Registry], Router] = PriorRouter,
+        router: Callable[[Registry], Router] = AdaptiveRouter,
         interceptors: Sequence[Interceptor] = (),
         observers: Sequence[Observer] = (),
     ) -> None:
@@ -152,12 +152,15 @@ class Orchestrator:
         """Synchronous :meth:`arun`."""
         return self._sync(self.arun(workflow, inputs, run_id=run_id))
 
-    async def aresume(self, run_id: str) -> RunResult:
-        """Continue a run whose process died, or that waited for approval."""
-        return await self.runner.resume(run_id)
+    async def aresume(self, run_id: str, *, force: bool = False) -> RunResult:
+        """Continue a run whose process died, or that waited for approval.
 
-    def resume(self, run_id: str) -> RunResult:
-        return self._sync(self.aresume(run_id))
+        A run that another live process is driving is refused unless ``force``.
+        """
+        return await self.runner.resume(run_id, force=force)
+
+    def resume(self, run_id: str, *, force: bool = False) -> RunResult:
+        return self._sync(self.aresume(run_id, force=force))
 
     def approve(
         self,
@@ -202,3 +205,36 @@ class Orchestrator:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def feedback(self, run_id: str, step: str, score: float) -> None:
+        """Judge the answer a step gave, from 0 (wrong) to 1 (right); routing learns from it.
+
+        The score refines the answering model's quality estimate for its capability and,
+        for a ``learned`` step, the posterior for that request's context. Judging the same
+        step again replaces the earlier score.
+        """
+        from podium.errors import InvalidStateError, UserError
+
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+            raise UserError(f"a feedback score is a number from 0 to 1, not {score!r}")
+        model = next((s["model"] for s in self.get_run(run_id).steps if s["step"] == step), None)
+        if not model or model.startswith("ensemble:"):
+            raise InvalidStateError(f"step '{step}' of run {run_id} has no model's answer to judge")
+        decisions: dict[str, Any] = {}
+        for event in self.store.events(run_id):
+            found = event.data.get("decision") if event.type == "step_started" else None
+            if found and event.step:
+                decisions[event.step] = decisions.get(found.get("same_as"), found)
+        decision = decisions.get(step) or {}
+        ref = str(decision.get("ref", ""))
+        capability = ref.partition("/")[2] if ref.startswith("capability/") else None
+        key = f"{run_id}/{step}"
+        previous = self.store.get_document("routing.feedback", key)
+        self.router.feedback(
+            model,
+            capability,
+            float(score),
+            context=decision.get("context"),
+            replaces=float(previous["score"]) if previous else None,
+        )
+        self.store.put_document("routing.feedback", key, {"model": model, "score": float(score)})

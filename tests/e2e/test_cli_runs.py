@@ -82,3 +82,23 @@ def test_cancel_a_running_run(cli: Cli) -> None:
     assert cli.json("runs", "show", run_id)["status"] == "cancelled"
     again = cli("runs", "resume", run_id)
     assert again.returncode == 2 and "cancelled" in again.stderr
+
+
+def test_resume_refuses_a_run_another_live_process_is_driving(cli: Cli) -> None:
+    cli.write(
+        "slow.yaml",
+        "name: s\nsteps:\n"
+        "  a: {uses: model/recorder, with: {text: a, delay: 0.2}}\n"
+        "  b: {uses: model/recorder, with: {text: b, delay: 5}, after: [a]}\n",
+    )
+    proc = cli.popen("run", "slow.yaml", "--json")
+    deadline = time.monotonic() + 20
+    while cli.lines() != ["a"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run_id = cli.json("runs", "list")[0]["run_id"]
+    refused = cli("runs", "resume", run_id)
+    assert refused.returncode == 2
+    assert "is being run by" in refused.stderr and "--force" in refused.stderr
+    assert cli.lines() == ["a"]  # the refused resume ran nothing
+    assert cli("runs", "cancel", run_id).returncode == 0
+    proc.communicate(timeout=20)

@@ -270,10 +270,16 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
 
 @runs_app.command("resume")
 @handles_errors
-def runs_resume(run_id: str, as_json: JsonOpt = False) -> None:
+def runs_resume(
+    run_id: str,
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even if another process seems to run it.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Continue a run whose process died (finished steps are not run again)."""
     with orchestrator() as orch:
-        execute(orch, f"resuming {run_id}", as_json, lambda: orch.resume(run_id))
+        execute(orch, f"resuming {run_id}", as_json, lambda: orch.resume(run_id, force=force))
 
 
 @runs_app.command("cancel")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import functools
 import time
 import uuid
@@ -22,6 +24,9 @@ from podium.routing import Router
 from podium.store import Event, RunRecord, Store
 
 CANCEL_POLL_S = 0.25
+HEARTBEAT_S = 2.0
+LEASE_S = 10.0
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RunResult:
@@ -138,6 +143,8 @@ class Runner:
                 now,
                 inputs=values,
                 definition=workflow.snapshot(),
+                owner=OWNER,
+                heartbeat=now,
             ),
             [first],
         )
@@ -145,12 +152,20 @@ class Runner:
         state.apply(first)
         return await self._drive(run_id, workflow, state)
 
-    async def resume(self, run_id: str) -> RunResult:
+    async def resume(self, run_id: str, *, force: bool = False) -> RunResult:
+        """Continue a run. A run another live process is driving is refused unless ``force``."""
         record = self.store.run(run_id)
         if record is None:
             raise RunNotFoundError(f"no run with id '{run_id}'")
         if record.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
             raise InvalidStateError(f"run {run_id} is {record.status}; nothing to resume")
+        holder = live_owner(record)
+        if holder and not force:
+            raise InvalidStateError(
+                f"run {run_id} is being run by {holder} (heartbeat "
+                f"{time.time() - (record.heartbeat or 0):.1f} s ago); wait, or resume with "
+                "--force if that process is gone"
+            )
         workflow = workflow_from_snapshot(record.definition)
         state = RunState.replay(self.store.events(run_id))
         return await self._drive(run_id, workflow, state, resumed=True)
@@ -171,7 +186,13 @@ class Runner:
         journal = Journal(self.store, run_id, state, self.observers)
         if resumed:
             journal.record("run_resumed")
-            journal.update_run(status=str(RunStatus.RUNNING), finished_at=None, error=None)
+            journal.update_run(
+                status=str(RunStatus.RUNNING),
+                finished_at=None,
+                error=None,
+                owner=OWNER,
+                heartbeat=time.time(),
+            )
         executor = Executor(run_id, journal, self.caller, self.router, self.registry)
         scope = Scope(state.inputs)
         work = asyncio.ensure_future(executor.run_scope(workflow.steps, scope, ""))
@@ -218,7 +239,11 @@ class Runner:
         if error:
             data["error"] = error
         journal.record(kind, **data)
-        update: dict[str, Any] = {"status": str(status), "cost": journal.state.cost}
+        update: dict[str, Any] = {
+            "status": str(status),
+            "cost": journal.state.cost,
+            "heartbeat": None,
+        }
         if status.finished:
             update |= {"finished_at": time.time(), "outputs": outputs, "error": error}
         journal.update_run(**update)
@@ -236,12 +261,17 @@ class _CancelWatch:
         self.run_id = run_id
         self.work = work
         self.fired = False
+        self._beat = time.time()
         self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(CANCEL_POLL_S, self._check)
 
     def _check(self) -> None:
         if self.work.done():
             return
+        now = time.time()
+        if now - self._beat >= HEARTBEAT_S:
+            self._beat = now
+            self.store.update_run(self.run_id, {"heartbeat": now, "owner": OWNER})
         record = self.store.run(self.run_id)
         if record is not None and record.status == RunStatus.CANCELLED:
             self.fired = True
@@ -251,6 +281,27 @@ class _CancelWatch:
 
     def stop(self) -> None:
         self._timer.cancel()
+
+
+def live_owner(record: RunRecord) -> str | None:
+    """Who is driving ``record`` right now, if anyone: a fresh heartbeat from a live process.
+
+    On this host a dead process is recognised at once; elsewhere the lease lapses after
+    :data:`LEASE_S` seconds without a heartbeat.
+    """
+    if record.status != RunStatus.RUNNING or not record.owner or record.heartbeat is None:
+        return None
+    if time.time() - record.heartbeat > LEASE_S or record.owner == OWNER:
+        return None
+    host, _, pid = record.owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return record.owner
+    return record.owner
 
 
 def cancel_run(store: Store, run_id: str) -> RunRecord:

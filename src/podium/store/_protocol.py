@@ -35,6 +35,8 @@ class RunRecord:
     error: str | None = None
     definition: JSONObject = field(default_factory=dict)
     parent_run_id: str | None = None
+    owner: str | None = None
+    heartbeat: float | None = None
 
     def to_json(self) -> JSONObject:
         return {

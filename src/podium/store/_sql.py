@@ -63,6 +63,8 @@ runs_table = Table(
     Column("error", Text),
     Column("definition", Text, nullable=False),
     Column("parent_run_id", String(64)),
+    Column("owner", String(200)),
+    Column("heartbeat", Float),
 )
 events_table = Table(
     "podium_events",
@@ -122,6 +124,7 @@ class SqlStore:
             if self._sqlite:
                 event.listen(self._engine, "connect", _sqlite_pragmas)
             metadata.create_all(self._engine)
+            _add_missing_columns(self._engine)
             self._conn: Connection = self._engine.connect()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open database {self._safe_url()}: {exc}") from None
@@ -196,6 +199,8 @@ class SqlStore:
             "error": run.error,
             "definition": _dumps(run.definition),
             "parent_run_id": run.parent_run_id,
+            "owner": run.owner,
+            "heartbeat": run.heartbeat,
         }
         statements: list[Any] = [(runs_table.insert(), row)]
         if events:
@@ -291,6 +296,8 @@ class SqlStore:
             error=r.error,
             definition=json.loads(r.definition),
             parent_run_id=r.parent_run_id,
+            owner=r.owner,
+            heartbeat=r.heartbeat,
         )
 
     def events(self, run_id: str) -> list[Event]:
@@ -337,3 +344,17 @@ class SqlStore:
 def update_stmt_for(run_id: str) -> Any:
     """``UPDATE podium_runs ... WHERE run_id = :run_id``."""
     return update(runs_table).where(runs_table.c.run_id == run_id)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add columns a newer Podium defines to tables an older one created (nullable only)."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
