@@ -43,8 +43,10 @@ def per_call_us(fn: object, args: list[object], repeat: int = 20000) -> tuple[fl
 
 
 def main() -> None:
-    print(f"{'models':>8}{'register s':>12}{'provides p50 us':>17}{'p99':>8}"
-          f"{'resolve p50 us':>16}{'p99':>8}")
+    print(
+        f"{'models':>8}{'register s':>12}{'provides p50 us':>17}{'p99':>8}"
+        f"{'resolve p50 us':>16}{'p99':>8}"
+    )
     for n in (10, 1_000, 10_000):
         start = time.perf_counter()
         registry = build(n)

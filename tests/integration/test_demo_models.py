@@ -50,6 +50,7 @@ SHIPPED = {
     "dx-shape": "diagnosis.malignancy",
     "dx-full": "diagnosis.malignancy",
     "dx-size-onnx": "diagnosis.malignancy",
+    "dx-stacker": "diagnosis.stacking",
     "intent-classifier": "text.intent",
     "keyword-intent": "text.intent",
     "entity-extractor": "text.entities",
@@ -61,7 +62,9 @@ SHIPPED = {
     "risk-forest-large": "risk.score",
 }
 SKLEARN_MODELS = [
-    n for n in SHIPPED if n.startswith(("dx-", "risk-", "intent-")) and n != "dx-size-onnx"
+    n
+    for n in SHIPPED
+    if n.startswith(("dx-", "risk-", "intent-")) and n not in ("dx-size-onnx", "dx-stacker")
 ]
 SCENARIO = {"dx": "diagnostics", "risk": "risk", "intent": "support"}
 
@@ -418,3 +421,34 @@ def test_demo_specs_register_without_contract_breaks(trained: Trained) -> None:
     for spec in trained.specs.values():
         registry.register(spec)
     assert len(registry) == len(SHIPPED)
+
+
+def test_stacker_through_its_adapter_matches_the_library(trained: Trained) -> None:
+    """dx-stacker on the members' probabilities, as ``combine: stacking`` feeds it."""
+    from podium.demo import stacking
+    from podium.engine._aggregate import Vote, stacking_features
+
+    spec = trained.specs["dx-stacker"]
+    meta = _load_direct(spec)
+    _, x_test, _, _, names = diagnostics.split()
+    members = {m: _load_direct(trained.specs[m]) for m in stacking.MEMBERS}
+    direct = stacking.member_features(members, x_test[:40], names)
+    expected = meta.predict(direct)
+    rows = []
+    for row in direct:
+        votes = [
+            Vote(
+                m,
+                {
+                    "label": "x",
+                    "probabilities": dict(
+                        zip(("benign", "malignant"), row[2 * i : 2 * i + 2], strict=True)
+                    ),
+                },
+                1.0,
+            )
+            for i, m in enumerate(stacking.MEMBERS)
+        ]
+        rows.append({"features": stacking_features(votes)})
+    outputs = _invoke_all(trained.home, spec, rows)
+    assert [o["label"] for o in outputs] == [str(v) for v in expected]

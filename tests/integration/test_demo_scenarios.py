@@ -42,7 +42,9 @@ def test_diagnostics_example_runs_with_stacking(orch: podium.Orchestrator) -> No
     members = [m["model"] for m in result.outputs["members"]]
     assert members == ["dx-size@1.0.0", "dx-texture@1.0.0", "dx-shape@1.0.0", "dx-full@1.0.0"]
     assert all(m["weight"] > 0 for m in result.outputs["members"])
-    assert result.lineage[0]["members"] == members
+    lineage = result.lineage[0]["members"]
+    assert [m["model"] for m in lineage] == members
+    assert all(m["weight"] > 0 for m in lineage)
 
 
 def test_support_example_runs_every_step(orch: podium.Orchestrator) -> None:

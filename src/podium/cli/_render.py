@@ -102,10 +102,14 @@ def runs_table(records: list[RunRecord]) -> Table:
 
 
 def steps_table(result: RunResult, *, why: bool = False) -> Table:
+    """A run's steps; with ``why``, a column with each routing decision's explanation
+    (the policy, the chosen model and its score, the runner-up's score, what was skipped)."""
     title = f"run {result.run_id} ({result.workflow}): "
     table = Table(title=Text(title) + status_text(str(result.status)), title_justify="left")
     for column in ("step", "status", "model", "attempts", "time", "cost", "note"):
         table.add_column(column)
+    if why:
+        table.add_column("why (routing)", overflow="fold")
     lineage = {entry["step"]: entry for entry in result.lineage}
     for s in result.steps:
         note = s["error"] or ""
@@ -114,10 +118,8 @@ def steps_table(result: RunResult, *, why: bool = False) -> Table:
         entry = lineage.get(s["step"], {})
         if entry.get("fallback_from"):
             note = f"fallback from {entry['fallback_from']}"
-        if why and entry.get("why"):
-            note = (note + "; " if note else "") + entry["why"]
         duration = f"{s['duration_ms']:.1f} ms" if s["duration_ms"] is not None else "-"
-        table.add_row(
+        row = [
             s["step"],
             status_text(s["status"]),
             s["model"] or "-",
@@ -125,5 +127,8 @@ def steps_table(result: RunResult, *, why: bool = False) -> Table:
             duration,
             f"{s['cost']:.6g}",
             note,
-        )
+        ]
+        if why:
+            row.append(entry.get("why") or "-")
+        table.add_row(*row)
     return table

@@ -1,4 +1,12 @@
-"""One model call the way a step makes it: cache, interceptors, timeout, retries, fallbacks."""
+"""One model call the way a step makes it.
+
+A call checks the cache, asks the router for an instance (waiting out a rate limit or a
+concurrency cap; a model whose every circuit is open is skipped), runs through the
+interceptor chain under the step's timeout, and reports the outcome back to the router.
+Around that: hedging (a second request to another instance when the first is slow; the
+first answer wins), retries that move to another instance, fallback models, and cascades
+(cheapest model first, escalating while it is unsure).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
 from podium.engine._ir import RetryPolicy
 from podium.errors import ExecutionError, ModelCallError, SchemaError, StepTimeoutError
 from podium.registry import ModelSpec
-from podium.routing import CallOutcome, Router
+from podium.routing import CallOutcome, Lease, RouteDecision, Router
 from podium.store import Store
 
 
@@ -41,21 +49,35 @@ class Interceptor(Protocol):
 
 @dataclass(frozen=True)
 class CallResult:
+    """A step's answer: which model (and instance) gave it, at what cost, after how many tries.
+
+    ``hedged``: a second request was sent. ``stages``: a cascade's trail, one entry per model
+    asked (its confidence, the threshold, whether it answered).
+    """
+
     output: JSONObject
     model: ModelSpec
     cost: float
     cached: bool
     latency_ms: float
     attempts: int
+    instance: int | None = None
+    hedged: bool = False
+    stages: tuple[dict[str, Any], ...] = ()
 
 
 class StepFailure(ExecutionError):
     """A step failed for good (retries and fallbacks exhausted)."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, attempts: int = 0) -> None:
         self.key = key
         self.reason = message
+        self.attempts = attempts
         super().__init__(f"step '{key}' failed: {message}")
+
+
+class CircuitOpenError(ModelCallError):
+    """Every instance of the model has an open circuit: the call was not made."""
 
 
 def cache_key(spec: ModelSpec, inputs: JSONObject) -> str:
@@ -76,7 +98,8 @@ def call_cost(spec: ModelSpec, output: JSONObject) -> float:
 
 
 class ModelCaller:
-    """Makes model calls for the scheduler: caching, the interceptor chain, timeouts, retries."""
+    """Makes model calls for the scheduler: caching, routing to instances, the interceptor
+    chain, timeouts, hedging, retries, fallbacks and cascades."""
 
     def __init__(
         self,
@@ -94,10 +117,12 @@ class ModelCaller:
         for interceptor in reversed(interceptors):
             proceed = _wrap(interceptor, proceed)
         self._proceed = proceed
+        router.attach(store)  # what the router learns from these calls survives a restart
 
     async def _invoke(self, call: ModelCall) -> JSONObject:
         return await self.adapters.invoke(call.spec, call.inputs, call.context)
 
+    # one attempt ---------------------------------------------------------------------------
     async def call_once(
         self,
         spec: ModelSpec,
@@ -106,41 +131,157 @@ class ModelCaller:
         *,
         capability: str | None,
         cache: bool,
+        hedge_after_s: float | None = None,
+        tried: set[int] | None = None,
     ) -> CallResult:
-        """One attempt: a cache hit, or a timed call through the interceptor chain."""
+        """One attempt: a cache hit, or a timed call on an instance the router grants.
+
+        ``tried`` collects the instances used, so the next attempt can avoid them.
+        """
         key = cache_key(spec, inputs) if cache else None
         if key is not None:
             hit = self.store.cache_get(key)
             if hit is not None:
                 return CallResult(hit, spec, 0.0, True, 0.0, context.attempt)
         started = time.perf_counter()
-        try:
-            call = ModelCall(spec, inputs, context, capability)
-            if context.timeout_s:
-                async with asyncio.timeout(context.timeout_s):
-                    output = await self._proceed(call)
-            else:
-                output = await self._proceed(call)
-        except TimeoutError:
-            self._observe(spec, capability, started, ok=False)
-            raise StepTimeoutError(
-                f"{spec.key} did not answer within {context.timeout_s:g} s"
-            ) from None
-        except (ModelCallError, SchemaError):
-            self._observe(spec, capability, started, ok=False)
-            raise
-        latency = self._observe(spec, capability, started, ok=True)
+        timeout = context.timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
+        used = set() if tried is None else tried
+        lease = self.router.acquire(spec, used)
+        if not lease.granted:
+            lease = await self._wait(spec, lease, used, deadline)
+        instance = lease.instance
+        ctx = context
+        if instance is not None:
+            used.add(instance)
+            if spec.instances != 1:  # the adapter of a single instance needs no index
+                ctx = CallContext(context.run_id, context.step, context.attempt, instance, timeout)
+        hedged = False
+        if hedge_after_s is None:
+            output = await self._one(spec, inputs, ctx, capability, deadline, instance)
+        else:
+            output, instance, hedged = await self._hedged(
+                spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance
+            )
+        latency = (time.perf_counter() - started) * 1000.0
         if key is not None:
             self.store.cache_put(key, output)
-        return CallResult(output, spec, call_cost(spec, output), False, latency, context.attempt)
+        shown = None if spec.instances == 1 else instance
+        cost = call_cost(spec, output)
+        return CallResult(output, spec, cost, False, latency, context.attempt, shown, hedged)
 
-    def _observe(
-        self, spec: ModelSpec, capability: str | None, started: float, *, ok: bool
-    ) -> float:
+    async def _wait(
+        self, spec: ModelSpec, lease: Lease, tried: set[int], deadline: float | None
+    ) -> Lease:
+        """Ask again until an instance is granted (rate limit, caps), or give up."""
+        loop = asyncio.get_running_loop()
+        while not lease.granted:
+            if lease.refused is not None:
+                raise CircuitOpenError(lease.refused, model=spec.key)
+            if deadline is not None and loop.time() + lease.wait_s >= deadline:
+                await asyncio.sleep(max(deadline - loop.time(), 0.0))
+                raise StepTimeoutError(f"{spec.key} had no free instance within the step's timeout")
+            await asyncio.sleep(lease.wait_s)
+            lease = self.router.acquire(spec, tried)
+        return lease
+
+    async def _one(
+        self,
+        spec: ModelSpec,
+        inputs: JSONObject,
+        ctx: CallContext,
+        capability: str | None,
+        deadline: float | None,
+        instance: int | None,
+    ) -> JSONObject:
+        """One request to ``instance``, reported to the router however it ends."""
+        started = time.perf_counter()
+        call = ModelCall(spec, inputs, ctx, capability)
+        try:
+            if deadline is None:
+                output = await self._proceed(call)
+            else:
+                async with asyncio.timeout_at(deadline):
+                    output = await self._proceed(call)
+        except TimeoutError:
+            self._report(spec, capability, started, instance, ok=False)
+            raise StepTimeoutError(
+                f"{spec.key} did not answer within {ctx.timeout_s:g} s"
+            ) from None
+        except (ModelCallError, SchemaError) as exc:
+            fault = isinstance(exc, ModelCallError) and exc.retryable
+            self._report(spec, capability, started, instance, ok=False, fault=fault)
+            raise
+        except BaseException:
+            self._report(spec, capability, started, instance, ok=False, cancelled=True)
+            raise
+        self._report(spec, capability, started, instance, ok=True, cost=call_cost(spec, output))
+        return output
+
+    def _report(
+        self,
+        spec: ModelSpec,
+        capability: str | None,
+        started: float,
+        instance: int | None,
+        *,
+        ok: bool,
+        fault: bool = True,
+        cancelled: bool = False,
+        cost: float = 0.0,
+    ) -> None:
         latency = (time.perf_counter() - started) * 1000.0
-        self.router.observe(spec, CallOutcome(capability, latency, ok))
-        return latency
+        outcome = CallOutcome(capability, latency, ok, cost, instance, fault, cancelled)
+        self.router.observe(spec, outcome)
 
+    async def _hedged(
+        self,
+        spec: ModelSpec,
+        inputs: JSONObject,
+        ctx: CallContext,
+        capability: str | None,
+        deadline: float | None,
+        hedge_after_s: float,
+        tried: set[int],
+        instance: int | None,
+    ) -> tuple[JSONObject, int | None, bool]:
+        """Send the request; if no answer after ``hedge_after_s``, send it to another
+        instance too. The first answer wins and the other request is cancelled."""
+        first = asyncio.create_task(self._one(spec, inputs, ctx, capability, deadline, instance))
+        tasks: dict[asyncio.Task[JSONObject], int | None] = {first: instance}
+        try:
+            done, _ = await asyncio.wait((first,), timeout=hedge_after_s)
+            if not done:
+                avoid = () if instance is None else (instance,)
+                lease = self.router.acquire(spec, avoid)
+                if lease.granted:
+                    if lease.instance is not None:
+                        tried.add(lease.instance)
+                    again = CallContext(
+                        ctx.run_id, ctx.step, ctx.attempt, lease.instance, ctx.timeout_s
+                    )
+                    second = asyncio.create_task(
+                        self._one(spec, inputs, again, capability, deadline, lease.instance)
+                    )
+                    tasks[second] = lease.instance
+            error: BaseException | None = None
+            pending = set(tasks)
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(finished, key=list(tasks).index):
+                    failure = task.exception()
+                    if failure is None:
+                        return task.result(), tasks[task], len(tasks) > 1
+                    error = error or failure
+            assert error is not None
+            raise error
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # a step's calls ------------------------------------------------------------------------
     async def call_with_retries(
         self,
         models: Sequence[ModelSpec],
@@ -151,31 +292,118 @@ class ModelCaller:
         capability: str | None,
         cache: bool,
         on_failure: Callable[[ModelSpec, int, str], object],
+        hedge_after_s: float | None = None,
     ) -> CallResult:
-        """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``."""
+        """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
+        each retry goes to an instance not yet tried while there is one."""
         errors: list[str] = []
         attempt_no = base.attempt - 1
-        for spec in models:
+        last = len(models) - 1
+        for position, spec in enumerate(models):
+            tried: set[int] = set()
             for attempt in range(1, retry.attempts + 1):
                 attempt_no += 1
-                context = CallContext(
-                    base.run_id, base.step, attempt_no, base.instance, base.timeout_s
-                )
+                context = CallContext(base.run_id, base.step, attempt_no, None, base.timeout_s)
                 try:
                     return await self.call_once(
-                        spec, inputs, context, capability=capability, cache=cache
+                        spec,
+                        inputs,
+                        context,
+                        capability=capability,
+                        cache=cache,
+                        hedge_after_s=hedge_after_s,
+                        tried=tried,
                     )
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
                     errors.append(message)
                     on_failure(spec, attempt_no, message)
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
-                    if not retryable:
+                    if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
                     if attempt < retry.attempts:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
-        tried = ", ".join(s.key for s in models)
-        raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried})")
+        tried_models = ", ".join(s.key for s in models)
+        raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)
+
+    async def call_cascade(
+        self,
+        decision: RouteDecision,
+        fallbacks: Sequence[ModelSpec],
+        inputs: JSONObject,
+        base: CallContext,
+        *,
+        retry: RetryPolicy,
+        capability: str | None,
+        cache: bool,
+        on_failure: Callable[[ModelSpec, int, str], object],
+    ) -> CallResult:
+        """Ask ``decision.stages`` in order until one is confident enough (the last always
+        is). A failing stage escalates; if the last one fails (after its fallbacks), the
+        latest earlier answer is returned, else the step fails."""
+        started = time.perf_counter()
+        stages = decision.stages
+        trail: list[dict[str, Any]] = []
+        cost = 0.0
+        attempt = base.attempt
+        answer: CallResult | None = None
+        for index, spec in enumerate(stages):
+            final = index == len(stages) - 1
+            chain = [spec, *(f for f in fallbacks if f.key != spec.key)] if final else [spec]
+            context = CallContext(base.run_id, base.step, attempt, None, base.timeout_s)
+            try:
+                result = await self.call_with_retries(
+                    chain,
+                    inputs,
+                    context,
+                    retry=retry,
+                    capability=capability,
+                    cache=cache,
+                    on_failure=on_failure,
+                    hedge_after_s=decision.hedge_after_s,
+                )
+            except StepFailure as failure:
+                attempt = failure.attempts + 1
+                trail.append({"model": spec.key, "error": failure.reason})
+                if final and answer is None:
+                    raise StepFailure(base.step or "?", failure.reason, failure.attempts) from None
+                continue
+            attempt = result.attempts + 1
+            cost += result.cost
+            confidence = _confidence(result.output, decision.confidence_field)
+            threshold = None if final else decision.thresholds[index]
+            accepted = threshold is None or confidence is None or confidence >= threshold
+            trail.append(
+                {
+                    "model": result.model.key,
+                    "confidence": confidence,
+                    "threshold": threshold,
+                    "answered": accepted,
+                }
+            )
+            answer = result
+            if accepted:
+                break
+        assert answer is not None
+        latency = (time.perf_counter() - started) * 1000.0
+        return CallResult(
+            answer.output,
+            answer.model,
+            cost,
+            answer.cached,
+            latency,
+            answer.attempts,
+            answer.instance,
+            answer.hedged,
+            tuple(trail),
+        )
+
+
+def _confidence(output: JSONObject, field: str) -> float | None:
+    value = output.get(field) if isinstance(output, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _wrap(interceptor: Interceptor, proceed: Proceed) -> Proceed:

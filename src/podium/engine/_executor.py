@@ -254,25 +254,48 @@ class Executor:
         if not isinstance(inputs, dict):
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
         decision = self.router.route(step.uses, step.route, inputs)
-        models: list[ModelSpec] = [decision.chosen]
-        for ref in step.fallback:
-            spec = self.registry.resolve(ref)[0]
-            if spec not in models:
-                models.append(spec)
+        fallbacks = [self.registry.resolve(ref)[0] for ref in step.fallback]
         attempt = self._started(key, model=decision.chosen.key, decision=decision.to_json())
         capability = step.uses.name if step.uses.kind == "capability" else None
-        result = await self.caller.call_with_retries(
-            models,
-            inputs,
-            CallContext(self.run_id, key, attempt, None, step.timeout_s),
-            retry=step.retry,
-            capability=capability,
-            cache=step.cache,
-            on_failure=lambda spec, n, error: self.journal.record(
-                "attempt_failed", key, attempt=n, model=spec.key, error=error
-            ),
-        )
-        return self._succeed(key, result.output, **_call_data(result, models[0]))
+        base = CallContext(self.run_id, key, attempt, None, step.timeout_s)
+
+        def failed(spec: ModelSpec, n: int, error: str) -> None:
+            self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
+
+        if decision.stages:
+            result = await self.caller.call_cascade(
+                decision,
+                fallbacks,
+                inputs,
+                base,
+                retry=step.retry,
+                capability=capability,
+                cache=step.cache,
+                on_failure=failed,
+            )
+            data = _call_data(result, result.model)
+            data["cascade"] = list(result.stages)
+        else:
+            models: list[ModelSpec] = [decision.chosen]
+            for spec in (*decision.failover, *fallbacks):
+                if all(spec.key != m.key for m in models):
+                    models.append(spec)
+            result = await self.caller.call_with_retries(
+                models,
+                inputs,
+                base,
+                retry=step.retry,
+                capability=capability,
+                cache=step.cache,
+                on_failure=failed,
+                hedge_after_s=decision.hedge_after_s,
+            )
+            data = _call_data(result, models[0])
+        if result.instance is not None:
+            data["instance"] = result.instance
+        if result.hedged:
+            data["hedged"] = True
+        return self._succeed(key, result.output, **data)
 
     async def _map(self, step: MapStep, scope: Scope, key: str) -> Outcome:
         items = step.over.evaluate(scope.view())
@@ -299,6 +322,8 @@ class Executor:
         return self._succeed(key, output, items=len(items))
 
     async def _ensemble(self, step: EnsembleStep, inputs: Any, key: str) -> Outcome:
+        hedge_after_s: float | None = None
+        routed: dict[str, Any] = {}
         if isinstance(step.members, tuple):
             members = [self.registry.resolve(ref)[0] for ref in step.members]
             reason = "listed members"
@@ -306,8 +331,10 @@ class Executor:
             decision = self.router.route(step.uses, step.route, inputs)
             members = [c.spec for c in decision.ranked[: step.members]]
             reason = decision.reason
+            hedge_after_s = decision.hedge_after_s
+            routed["decision"] = decision.to_json()
         capability = step.uses.name if step.uses.kind == "capability" else None
-        attempt = self._started(key, models=[m.key for m in members], reason=reason)
+        attempt = self._started(key, models=[m.key for m in members], reason=reason, **routed)
         base = CallContext(self.run_id, key, attempt, None, step.timeout_s)
 
         async def member(spec: ModelSpec) -> CallResult:
@@ -321,6 +348,7 @@ class Executor:
                 on_failure=lambda s, n, error: self.journal.record(
                     "attempt_failed", key, attempt=n, model=s.key, error=error
                 ),
+                hedge_after_s=hedge_after_s,
             )
 
         results = await asyncio.gather(*(member(m) for m in members), return_exceptions=True)
@@ -350,7 +378,10 @@ class Executor:
             combined,
             model=f"ensemble:{step.combine}",
             cost=cost,
-            members=[v.model for v in votes],
+            members=[
+                {k: m[k] for k in ("model", "weight", "contribution") if k in m}
+                for m in combined.get("members", [])
+            ],
         )
 
     async def _stack(

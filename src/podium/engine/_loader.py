@@ -25,7 +25,7 @@ from podium.engine._ir import (
 from podium.engine._validate import check_inputs_declared, check_scope
 from podium.errors import ExpressionError, ModelNotFoundError, SchemaError, UserError, WorkflowError
 from podium.registry import ModelRef, Schema
-from podium.routing import RoutePolicy
+from podium.routing import RoutePolicy, check_route
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 KINDS = ("uses", "map", "ensemble", "loop", "workflow", "approval")
@@ -407,7 +407,7 @@ def _route(ctx: _Context, raw: Any, path: list[str | int]) -> RoutePolicy:
     policy = raw.get("policy", "best")
     if not isinstance(policy, str):
         raise ctx.fail("must be a policy name", [*path, "policy"])
-    return RoutePolicy(
+    route = RoutePolicy(
         policy=policy,
         max_cost=raw.get("max_cost"),
         max_latency_ms=raw.get("max_latency_ms"),
@@ -416,6 +416,10 @@ def _route(ctx: _Context, raw: Any, path: list[str | int]) -> RoutePolicy:
         forbid_tags=tuple(raw.get("forbid_tags") or ()),
         options=options,
     )
+    problem = check_route(route)
+    if problem is not None:
+        raise ctx.fail(problem[1], [*path, problem[0]])
+    return route
 
 
 def _approval(ctx: _Context, raw: Any, path: list[str | int]) -> Approval:

@@ -31,7 +31,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from podium._types import JSONObject
 from podium.errors import PodiumError
@@ -166,18 +166,17 @@ def _vector(inputs: JSONObject) -> list[float]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Arm:
-    """A candidate as the bandit sees it."""
+class Arm(NamedTuple):
+    """A candidate as the bandit sees it (``key``: its ``name@version``)."""
 
     spec: ModelSpec
+    key: str
     prior: float
     cost: float
     latency_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class Pick:
+class Pick(NamedTuple):
     """An arm's draw: the sampled and the mean quality, and how many judgements back it."""
 
     spec: ModelSpec
@@ -240,7 +239,7 @@ class Bandit:
         greedy: Pick | None = None
         greedy_value = -math.inf
         for arm in arms:
-            good, bad = self._arms.get(f"{capability}|{context}|{arm.spec.key}", (0.0, 0.0))
+            good, bad = self._arms.get(f"{capability}|{context}|{arm.key}", (0.0, 0.0))
             prior = min(max(arm.prior, 0.01), 0.99) * weights.prior_strength
             a = prior + good
             b = weights.prior_strength - prior + bad

@@ -149,16 +149,7 @@ class Table:
         if before < shown or after < shown:
             self.decision = None
 
-    def cached(self, epoch: int, now: float) -> RouteDecision | None:
-        """The last decision, if nothing it depended on has changed since."""
-        decision = self.decision
-        if decision is None or self.epoch != epoch or now >= self.valid_until:
-            return None
-        return decision
-
     def keep(self, decision: RouteDecision, epoch: int, valid_until: float) -> RouteDecision:
+        """Cache ``decision`` until the router's ``epoch`` moves on or ``valid_until``."""
         self.decision, self.epoch, self.valid_until = decision, epoch, valid_until
         return decision
-
-    def forget(self) -> None:
-        self.decision = None

@@ -181,7 +181,12 @@ def _best_threshold(
     """
     n = len(cases)
     results = [cases[j][stage] for j in range(n)]
-    order = sorted(range(n), key=lambda j: -(results[j][0] if results[j][0] is not None else math.inf))
+
+    def most_confident_first(j: int) -> float:
+        confidence = results[j][0]
+        return -math.inf if confidence is None else -confidence
+
+    order = sorted(range(n), key=most_confident_first)
     correct = sum(right)
     escalation = sum(spent)
     i = 0

@@ -1,7 +1,8 @@
 """Choosing an instance of a model: least outstanding requests by power of two choices.
 
 Each call samples two eligible instances (with probability proportional to their
-``weight``) and takes the one with fewer outstanding requests per unit of weight. Eligible
+``weight``) and takes the one with fewer outstanding requests per unit of weight (scaled
+up by the instance's recent failure rate, so a failing instance loses ties). Eligible
 means: its circuit lets the call through, it is under its ``max_concurrency``, and the
 caller has not already tried it for this step (retries move to another instance; once all
 have been tried, any may be used again). A model's rate limit is checked last, so a call
@@ -65,6 +66,9 @@ class InstancePool:
     def acquire(self, now: float, avoid: Collection[int] = ()) -> Lease:
         """A lease on the best instance now, or how long to wait, or why not at all."""
         if self.size == 1:
+            if self.breakers[0].state is _CLOSED and self.caps[0] is None and not self.limiter:
+                self.outstanding[0] += 1  # the common case: one healthy, unlimited instance
+                return self.leases[0]
             return self._single(now)
         eligible, capped = self._eligible(now, avoid)
         if not eligible and avoid:
@@ -116,12 +120,15 @@ class InstancePool:
         return eligible, capped
 
     def _two_choices(self, eligible: list[int]) -> int:
-        weights = self.weights
         first = self._weighted(eligible, -1)
         second = self._weighted(eligible, first)
-        load_first = (self.outstanding[first] + 1) / weights[first]
-        load_second = (self.outstanding[second] + 1) / weights[second]
-        return second if load_second < load_first else first
+        return second if self._load(second) < self._load(first) else first
+
+    def _load(self, i: int) -> float:
+        """Outstanding requests per unit of weight, raised by the recent failure rate (an
+        instance failing half its calls counts double), so retries favour healthy ones."""
+        health = max(0.05, 1.0 - self.breakers[i].failure_rate)
+        return (self.outstanding[i] + 1) / (self.weights[i] * health)
 
     def _weighted(self, eligible: list[int], skip: int) -> int:
         weights = self.weights
@@ -144,21 +151,21 @@ class InstancePool:
             if wait > 0.0:
                 return Lease(wait_s=wait)
         self.outstanding[instance] += 1
-        self.breakers[instance].start()
+        breaker = self.breakers[instance]
+        if breaker.state is not _CLOSED:
+            breaker.start()
         return self.leases[instance]
 
     def _refusal(self, now: float) -> str:
         soonest = min(b.reopen_at for b in self.breakers)
         which = "its instance" if self.size == 1 else f"all {self.size} instances"
-        return (
-            f"{self.key}: circuit open on {which}; next probe in {max(soonest - now, 0.0):.1f} s"
-        )
+        return f"{self.key}: circuit open on {which}; next probe in {max(soonest - now, 0.0):.1f} s"
 
     # reporting -----------------------------------------------------------------------------
     def release(self, outcome: CallOutcome, now: float) -> None:
         """Free the instance and give its breaker the verdict."""
         instance = outcome.instance
-        if instance is None or not 0 <= instance < self.size:
+        if instance is None or instance >= self.size:
             return
         if self.outstanding[instance]:
             self.outstanding[instance] -= 1

@@ -53,6 +53,9 @@ class Learned(Policy):
             max_explore=number(options, "max_explore", 0.1, low=0.0, high=1.0),
         )
 
+        self.uses_latency = self.weights.latency > 0
+        self._arms: tuple[int, int, float, list[Arm], str] | None = None
+
     def prepare(self, table: Table, env: Env) -> None:
         table.state = env.bandit.featurizer(table.capability, self.context, self.clusters)
 
@@ -68,18 +71,7 @@ class Learned(Policy):
         featurizer: Featurizer = table.state
         context = featurizer.context(inputs)
         capability = table.capability
-        shortlist, _, skipped = healthy_top(table, env, env.now(), self.explore_top)
-        arms = []
-        for candidate in shortlist:
-            signals = env.signals(candidate.spec, capability)
-            arms.append(
-                Arm(
-                    candidate.spec,
-                    candidate.spec.quality_for(capability),
-                    signals.cost,
-                    signals.latency_ms,
-                )
-            )
+        arms, skipped = self._shortlist(table, env)
         picks, explored, held_back = env.bandit.choose(
             capability, context, arms, self.weights, env.rng
         )
@@ -114,3 +106,26 @@ class Learned(Policy):
             hedge_after_s=self.hedge_after_s,
             context=context,
         )
+
+    def _shortlist(self, table: Table, env: Env) -> tuple[list[Arm], str]:
+        """The arms: the ``explore_top`` healthy candidates (reused while nothing changed)."""
+        now = env.now()
+        cached = self._arms
+        if (
+            cached is not None
+            and cached[0] == table.version
+            and cached[1] == env.epoch
+            and now < cached[2]
+        ):
+            return cached[3], cached[4]
+        shortlist, valid_until, skipped = healthy_top(table, env, now, self.explore_top)
+        capability = table.capability
+        arms = []
+        for candidate in shortlist:
+            spec = candidate.spec
+            signals = env.signals(spec, capability)
+            arms.append(
+                Arm(spec, spec.key, spec.quality_for(capability), signals.cost, signals.latency_ms)
+            )
+        self._arms = (table.version, env.epoch, valid_until, arms, skipped)
+        return arms, skipped

@@ -85,7 +85,7 @@ class Policy:
 
     name: ClassVar[str] = ""
     #: whether the score reads live latency (so a latency change must re-rank)
-    uses_latency: ClassVar[bool] = False
+    uses_latency: bool = False
     #: the options this policy reads beyond the common ones
     accepts: ClassVar[frozenset[str]] = frozenset()
     common: ClassVar[frozenset[str]] = frozenset({"hedge_after_ms", "failover"})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from podium._types import JSONObject
 from podium.errors import NoCandidateError
 from podium.registry import ModelRef, ModelSpec, Registry
+from podium.routing._candidates import violation
 from podium.routing._policy import RoutePolicy
-from podium.routing._protocol import CallOutcome, Candidate, RouteDecision
+from podium.routing._protocol import ANY_INSTANCE, CallOutcome, Candidate, Lease, RouteDecision
+from podium.store import Store
 
 Scorer = Callable[[ModelSpec, str, RoutePolicy, list[ModelSpec]], float]
 
@@ -53,7 +55,10 @@ SCORERS: dict[str, Scorer] = {
 
 
 class PriorRouter:
-    """Chooses by manifest priors (quality, cost, latency); deterministic and explainable."""
+    """Chooses by manifest priors (quality, cost, latency); deterministic and explainable.
+
+    It neither balances instances (the adapter round-robins) nor learns from outcomes.
+    """
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -77,7 +82,7 @@ class PriorRouter:
         capability = ref.name if ref.kind == "capability" else models[0].capabilities[0]
         kept, rejected = [], []
         for spec in models:
-            why = _violation(spec, capability, policy)
+            why = violation(spec, capability, policy)
             if why:
                 rejected.append((spec.key, why))
             else:
@@ -102,21 +107,23 @@ class PriorRouter:
         )
         return RouteDecision(str(ref), used, tuple(ranked), tuple(rejected), reason)
 
+    def acquire(self, spec: ModelSpec, avoid: Collection[int] = ()) -> Lease:
+        """The adapter chooses the instance."""
+        return ANY_INSTANCE
+
     def observe(self, spec: ModelSpec, outcome: CallOutcome) -> None:
         """Priors do not change with outcomes."""
 
+    def feedback(
+        self,
+        model: str,
+        capability: str | None,
+        score: float,
+        *,
+        context: str | None = None,
+        replaces: float | None = None,
+    ) -> None:
+        """Priors do not change with feedback."""
 
-def _violation(spec: ModelSpec, capability: str, policy: RoutePolicy) -> str | None:
-    if policy.max_cost is not None and spec.cost.per_call > policy.max_cost:
-        return f"cost {spec.cost.per_call:g} > max_cost {policy.max_cost:g}"
-    if policy.max_latency_ms is not None and spec.latency_ms > policy.max_latency_ms:
-        return f"latency {spec.latency_ms:g} ms > max_latency_ms {policy.max_latency_ms:g}"
-    if policy.min_quality is not None and spec.quality_for(capability) < policy.min_quality:
-        return f"quality {spec.quality_for(capability):.3f} < min_quality {policy.min_quality:g}"
-    missing = [t for t in policy.require_tags if t not in spec.tags]
-    if missing:
-        return f"lacks tag(s) {', '.join(missing)}"
-    forbidden = [t for t in policy.forbid_tags if t in spec.tags]
-    if forbidden:
-        return f"has forbidden tag(s) {', '.join(forbidden)}"
-    return None
+    def attach(self, store: Store) -> None:
+        """Nothing to persist."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from podium._types import JSONObject
 from podium.registry import ModelRef, ModelSpec
@@ -93,14 +93,14 @@ class RouteDecision:
         return self._json
 
 
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
+class CallOutcome(NamedTuple):
     """What happened on one model call, reported back so routing can learn.
 
     ``instance`` is the one :meth:`Router.acquire` granted (reporting releases it).
     ``fault`` says whether a failure speaks about the instance's health (timeouts,
     unreachable, 5xx) rather than about the request (bad input, refused content).
     ``cancelled`` calls were abandoned without an answer (the slower of a hedged pair).
+    (A named tuple: one is made per call, and tuples are the cheapest immutable record.)
     """
 
     capability: str | None

@@ -28,8 +28,13 @@ WATERMARK = "__watermark__"
 REPLAY_RUNS = 200
 
 _GROWTH = 1.04
-_LOG_GROWTH = math.log(_GROWTH)
+_INV_LOG_GROWTH = 1.0 / math.log(_GROWTH)
 _FLOOR_MS = 1e-3
+_log = math.log
+
+
+def _bucket(value_ms: float) -> int:
+    return int(_log(value_ms / _FLOOR_MS) * _INV_LOG_GROWTH) if value_ms > _FLOOR_MS else 0
 
 
 class StreamingHistogram:
@@ -46,7 +51,7 @@ class StreamingHistogram:
         self.total = 0
 
     def add(self, value_ms: float) -> None:
-        bucket = int(math.log(max(value_ms, _FLOOR_MS) / _FLOOR_MS) / _LOG_GROWTH)
+        bucket = _bucket(value_ms)
         self.counts[bucket] = self.counts.get(bucket, 0) + 1
         self.total += 1
 
@@ -59,8 +64,8 @@ class StreamingHistogram:
         for bucket in sorted(self.counts):
             seen += self.counts[bucket]
             if seen >= rank:
-                return _FLOOR_MS * _GROWTH ** (bucket + 0.5)
-        return _FLOOR_MS * _GROWTH ** (max(self.counts) + 0.5)
+                return float(_FLOOR_MS * _GROWTH ** (bucket + 0.5))
+        return float(_FLOOR_MS * _GROWTH ** (max(self.counts) + 0.5))
 
     def to_json(self) -> dict[str, int]:
         return {str(b): n for b, n in self.counts.items()}
@@ -104,12 +109,17 @@ class ModelStats:
         self.calls += 1
         if ok:
             self.ok_calls += 1
-            self.ewma_ms = (
-                latency_ms if self.ok_calls == 1 else self.ewma_ms + alpha * (latency_ms - self.ewma_ms)
-            )
-            self.hist.add(latency_ms)
+            if self.ok_calls == 1:
+                self.ewma_ms = latency_ms
+            else:
+                self.ewma_ms += alpha * (latency_ms - self.ewma_ms)
+            hist = self.hist  # StreamingHistogram.add, inlined: this runs on every call
+            bucket = _bucket(latency_ms)
+            hist.counts[bucket] = hist.counts.get(bucket, 0) + 1
+            hist.total += 1
             self.cost += cost
-            self.availability += 0.1 * (1.0 - self.availability)
+            if self.availability != 1.0:
+                self.availability += 0.1 * (1.0 - self.availability)
         else:
             self.errors += 1
             self.availability -= 0.1 * self.availability
@@ -179,6 +189,14 @@ class StatsBook:
             stats = self._entries[key] = ModelStats()
         return stats
 
+    def handle(self, model: str, capability: str) -> tuple[ModelStats, Key]:
+        """The entry and its key, for a caller that records often (see :meth:`touch`)."""
+        return self.entry(model, capability), (model, capability)
+
+    def touch(self, key: Key) -> None:
+        """Mark an entry changed (to be written at the next flush)."""
+        self._dirty.add(key)
+
     def record(self, model: str, capability: str, ok: bool, latency_ms: float, cost: float) -> None:
         key = (model, capability)
         stats = self._entries.get(key)
@@ -226,7 +244,9 @@ class StatsBook:
         since = float(mark["ts"]) if mark else 0.0
         self._replay(store, since, capability_of)
 
-    def _replay(self, store: Store, since: float, capability_of: Callable[[str], str | None]) -> None:
+    def _replay(
+        self, store: Store, since: float, capability_of: Callable[[str], str | None]
+    ) -> None:
         for run in store.runs(REPLAY_RUNS):
             if run.finished_at is not None and run.finished_at <= since:
                 continue
