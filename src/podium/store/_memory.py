@@ -26,7 +26,7 @@ class MemoryStore:
         self._models: dict[tuple[str, str], ModelRecord] = {}
         self._contracts: dict[str, JSONObject] = {}
         self._runs: dict[str, RunRecord] = {}
-        self._events: dict[str, list[tuple[str, str | None, str, float]]] = {}
+        self._events: dict[str, list[tuple[str]]] = {}  # one JSON batch per append
         self._cache: dict[str, JSONObject] = {}
         self._documents: dict[str, dict[str, JSONObject]] = {}
         self._definitions: dict[str, str] = {}
@@ -57,7 +57,7 @@ class MemoryStore:
         self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
     ) -> list[Event]:
         # Kept serialised, as a database would: a caller's later change cannot alter the log.
-        self._events[run_id].extend((e.type, e.step, _dumps(e.data), e.ts) for e in events)
+        self._events[run_id].append((_dumps([(e.type, e.step, e.data, e.ts) for e in events]),))
         if update:
             self.update_run(run_id, update)
         return list(events)
@@ -79,9 +79,9 @@ class MemoryStore:
         )
 
     def events(self, run_id: str) -> list[Event]:
+        flat = [e for (batch,) in self._events.get(run_id, []) for e in json.loads(batch)]
         return [
-            Event(kind, step, json.loads(data), ts, seq)
-            for seq, (kind, step, data, ts) in enumerate(self._events.get(run_id, []), 1)
+            Event(kind, step, data, ts, seq) for seq, (kind, step, data, ts) in enumerate(flat, 1)
         ]
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
