@@ -34,7 +34,7 @@ def build(n: int) -> Registry:
 def per_call_us(fn: object, args: list[object], repeat: int = 20000) -> tuple[float, float]:
     samples = []
     for _ in range(repeat):
-        arg = random.choice(args)  # noqa: S311 - benchmark sampling
+        arg = random.choice(args)
         start = time.perf_counter_ns()
         fn(arg)  # type: ignore[operator]
         samples.append((time.perf_counter_ns() - start) / 1000)

@@ -24,6 +24,7 @@ from podium.engine import (
 )
 from podium.engine._calls import ModelCaller
 from podium.engine._journal import Observer
+from podium.planner import Plan, Planner, PlanOptions
 from podium.registry import ModelSpec, Registry
 from podium.routing import AdaptiveRouter, Router
 from podium.store import MemoryStore, RunRecord, Store, open_store
@@ -238,3 +239,53 @@ class Orchestrator:
             replaces=float(previous["score"]) if previous else None,
         )
         self.store.put_document("routing.feedback", key, {"model": model, "score": float(score)})
+
+    # planning (Layer 2) ----------------------------------------------------------------------
+    @property
+    def planner(self) -> Planner:
+        """The planner over this orchestrator's models and store (made on first use)."""
+        found: Planner | None = self.__dict__.get("_planner")
+        if found is None:
+            found = self.__dict__["_planner"] = Planner(self.registry, self.store)
+        return found
+
+    async def aplan(
+        self,
+        goal: str = "",
+        *,
+        given: Mapping[str, str] | Sequence[str] | None = None,
+        want: Sequence[str] | None = None,
+        options: PlanOptions | None = None,
+    ) -> Plan:
+        """Turn a goal (words) and/or wanted types into a validated, explained workflow.
+
+        ``given`` is what you have (``{"message": "text"}`` or ``["message:text"]``).
+        The :class:`~podium.planner.Plan` is a :class:`Workflow`: run it with
+        :meth:`run_plan` (which records its outcome as a template), or ``save`` it as YAML.
+        """
+        return await self.planner.aplan(goal, given=given, want=want, options=options)
+
+    def plan(
+        self,
+        goal: str = "",
+        *,
+        given: Mapping[str, str] | Sequence[str] | None = None,
+        want: Sequence[str] | None = None,
+        options: PlanOptions | None = None,
+    ) -> Plan:
+        """Synchronous :meth:`aplan`."""
+        return self._sync(self.aplan(goal, given=given, want=want, options=options))
+
+    async def arun_plan(
+        self, plan: Plan, inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None
+    ) -> RunResult:
+        """Run a plan; a finished run is stored with its goal as a template for reuse."""
+        result = await self.arun(plan, inputs, run_id=run_id)
+        self.planner.record(plan, result)
+        return result
+
+    def run_plan(
+        self, plan: Plan, inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None
+    ) -> RunResult:
+        """Synchronous :meth:`arun_plan`."""
+        return self._sync(self.arun_plan(plan, inputs, run_id=run_id))

@@ -106,3 +106,7 @@ def test_unknown_run_and_model(cli: Cli) -> None:
 def test_usage_error_exit_2(cli: Cli) -> None:
     assert cli("run").returncode == 2
     assert cli("frobnicate").returncode == 2
+
+
+def test_user_text_in_errors_is_printed_as_written(cli: Cli) -> None:
+    _one_line_error(cli("run", "a:b:c [bold]x[/bold].yaml"), "a:b:c [bold]x[/bold].yaml")

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from podium._orchestrator import Orchestrator
 from podium._types import RunStatus
@@ -51,13 +52,19 @@ def handles_errors(command: C) -> C:
         try:
             return command(*args, **kwargs)
         except UserError as exc:
-            err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True)
+            err.print(
+                Text("error: ", style="red") + Text(exc.one_line()), highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
         except ExecutionError as exc:
-            err.print(f"[red]failed:[/red] {exc}", highlight=False, soft_wrap=True)
+            err.print(
+                Text("failed: ", style="red") + Text(str(exc)), highlight=False, soft_wrap=True
+            )
             raise typer.Exit(1) from None
         except PodiumError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err.print(
+                Text("error: ", style="red") + Text(str(exc)), highlight=False, soft_wrap=True
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -204,7 +211,9 @@ def report(result: RunResult, as_json: bool, *, why: bool = False) -> None:
                     f"{result.run_id} {step} [--reject]"
                 )
         if result.error:
-            err.print(f"[red]failed:[/red] {result.error}", highlight=False, soft_wrap=True)
+            err.print(
+                Text("failed: ", style="red") + Text(result.error), highlight=False, soft_wrap=True
+            )
     if result.status in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise typer.Exit(1)
 
@@ -265,7 +274,7 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
             if result.outputs is not None:
                 out.print_json(json.dumps({"outputs": result.outputs}, default=str))
             if result.error:
-                out.print(f"[red]error:[/red] {result.error}", highlight=False)
+                out.print(Text("error: ", style="red") + Text(result.error), highlight=False)
 
 
 @runs_app.command("resume")
@@ -322,3 +331,8 @@ def demo(as_json: JsonOpt = False) -> None:
 
     with orchestrator() as orch:
         run_demo(orch, out, as_json=as_json)
+
+
+from podium.cli._plan import plan  # noqa: E402 - registered last: it uses the helpers above
+
+app.command("plan")(plan)

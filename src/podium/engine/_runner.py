@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
-import functools
 import time
 import uuid
 from collections.abc import Sequence

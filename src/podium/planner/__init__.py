@@ -11,7 +11,8 @@ from podium.planner._graph import Operator, SignatureGraph, WorkflowEntry
 from podium.planner._llm import LLMConfig
 from podium.planner._match import EmbeddingMatcher, LexicalMatcher, Matcher, embeddings_installed
 from podium.planner._plan import Explanation, Plan, StepInfo
-from podium.planner._planner import Planner, PlanOptions
+from podium.planner._planner import Planner
+from podium.planner._request import PlanOptions
 from podium.planner._templates import Template, Templates
 from podium.planner._types import (
     CostWeights,

@@ -161,6 +161,34 @@ class _Wiring:
         return False
 
 
+def goal_order(
+    ops: Sequence[Operator], given: Mapping[str, str], wanted: Sequence[str]
+) -> list[int]:
+    """Indices of ``ops`` in a data order that lists first what serves the earliest wanted
+    type (so plans read in the order the goal asked)."""
+    have = set(given.values())
+    producer: dict[str, int] = {}
+    deps: list[set[int]] = []
+    for k, op in enumerate(ops):
+        deps.append({producer[t] for t in op.consumes if t not in have and t in producer})
+        for t in op.produces:
+            producer[t] = k
+    rank = [len(wanted)] * len(ops)
+    for k in reversed(range(len(ops))):
+        served = [wanted.index(t) for t in ops[k].produces if t in wanted]
+        rank[k] = min([rank[k], *served])
+        for d in deps[k]:
+            rank[d] = min(rank[d], rank[k])
+    placed: list[int] = []
+    left = set(range(len(ops)))
+    while left:
+        ready = [k for k in left if not deps[k] & left]
+        first = min(ready, key=lambda k: (rank[k], k))
+        placed.append(first)
+        left.remove(first)
+    return placed
+
+
 def build(
     ops: Sequence[Operator],
     given: Mapping[str, str],
@@ -170,7 +198,8 @@ def build(
     description: str,
     route: Mapping[str, Any] | None = None,
 ) -> Built:
-    """The workflow document that calls ``ops`` in order and outputs every wanted type."""
+    """The workflow document that calls ``ops`` and outputs every wanted type."""
+    ops = [ops[k] for k in goal_order(ops, given, wanted)]
     wiring = _Wiring(given)
     taken: set[str] = set()
     needed = set(wanted) | {t for op in ops for t in op.consumes}

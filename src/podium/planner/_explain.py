@@ -39,6 +39,14 @@ def stages_of(deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
     return stage
 
 
+def _fields_reading(body: Mapping[str, Any], sid: str) -> list[str]:
+    """The ``with`` fields of a step body that read step ``sid``."""
+    raw = body.get("with")
+    if not isinstance(raw, Mapping):
+        return ["output"]
+    return [f for f, v in raw.items() if sid in compile_template(v).references]
+
+
 def _phrase(op: Operator, serves: Sequence[str], matches: Sequence[Match]) -> str | None:
     for m in matches:
         if m.ref == op.ref:
@@ -57,8 +65,8 @@ def _why(
         wanted = ", ".join(f"'{t}'" for t in serves)
         asked = f' (asked for by "{phrase}")' if phrase else ""
         parts.append(f"delivers wanted {wanted}{asked}")
-    for consumer, types in feeds.items():
-        parts.append(f"gives {', '.join(repr(t) for t in types)} to {consumer}")
+    for consumer, values in feeds.items():
+        parts.append(f"gives {', '.join(values) or 'its output'} to {consumer}")
     if not parts:
         parts.append(f"kept from the {origin} plan")
     return "; ".join(parts)
@@ -97,8 +105,8 @@ def explain(
         feeds: dict[str, list[str]] = {}
         for other, other_deps in deps.items():
             if sid in other_deps:
-                used = [t for t in op.produces if t in operators[other].consumes]
-                feeds[other] = used or ["its output"]
+                used = [repr(t) for t in op.produces if t in operators[other].consumes]
+                feeds[other] = used or [f"its {f}" for f in _fields_reading(steps[other], sid)]
         phrase = _phrase(op, serves_of[sid], matches)
         why = _why(serves_of[sid], feeds, phrase, origin)
         finish[sid] = est.latency_ms + max((finish[d] for d in deps[sid]), default=0.0)

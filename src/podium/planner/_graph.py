@@ -10,6 +10,7 @@ operators: one step that runs a whole sub-workflow.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 from podium.engine import CallStep, MapStep, Step, Workflow, WorkflowStep
 from podium.errors import ModelNotFoundError
-from podium.planner._types import Estimate, PlanConstraints
+from podium.planner._types import CostWeights, Estimate, PlanConstraints
 from podium.registry import Field, ModelSpec, Registry
 from podium.routing import SCORERS, RoutePolicy
 
@@ -170,7 +171,12 @@ def _merged_fields(schemas: Iterable[Mapping[str, Field]], *, inputs: bool) -> d
     return merged
 
 
-def model_operators(registry: Registry, hidden: set[str]) -> list[Operator]:
+def model_operators(
+    registry: Registry, hidden: set[str], descriptions: Mapping[str, str] | None = None
+) -> list[Operator]:
+    """One operator per capability (or per model, where a capability's models differ in
+    signature); ``descriptions`` describe capabilities for matching."""
+    descriptions = descriptions or {}
     by_capability: dict[str, list[ModelSpec]] = defaultdict(list)
     for spec in registry:
         if spec.status != "active":
@@ -204,6 +210,7 @@ def model_operators(registry: Registry, hidden: set[str]) -> list[Operator]:
                     uses=f"model/{group[0].name}@{group[0].version}" if single else ref,
                     capability=capability,
                     providers=tuple(group),
+                    description=descriptions.get(capability, ""),
                 )
             )
     return ops
@@ -267,11 +274,15 @@ class SignatureGraph:
         for i, op in enumerate(self.operators):
             for t in op.produces:
                 self.producers[t].append(i)
-            for t in op.consumes:
+            for t in set(op.consumes):
                 self.consumers[t].append(i)
+        self.free = [i for i, op in enumerate(self.operators) if not op.consumes]
+        self.pre_count = [len(set(op.consumes)) for op in self.operators]
+        self.produces = [op.produces for op in self.operators]
         self.types = frozenset(self.producers) | frozenset(self.consumers)
         self.sources = frozenset(t for t in self.consumers if t not in self.producers)
         self._estimates: dict[RoutePolicy, list[Estimate | None]] = {}
+        self._weights: dict[tuple[RoutePolicy, CostWeights], list[float]] = {}
 
     def __len__(self) -> int:
         return len(self.operators)
@@ -282,6 +293,17 @@ class SignatureGraph:
         found = self._estimates.get(route)
         if found is None:
             found = self._estimates[route] = [estimate(op, route) for op in self.operators]
+        return found
+
+    def weights(self, constraints: PlanConstraints, weights: CostWeights) -> list[float]:
+        """Per operator, its search weight (``inf`` when the constraints exclude it)."""
+        key = (constraints.route, weights)
+        found = self._weights.get(key)
+        if found is None:
+            found = self._weights[key] = [
+                math.inf if e is None else weights.weigh(e.cost, e.latency_ms, e.quality)
+                for e in self.estimates(constraints)
+            ]
         return found
 
     def operator_for(self, uses: str) -> Operator | None:

@@ -3,21 +3,29 @@
 The goal is cut into phrases (at punctuation and connectives such as "and", "then");
 each phrase is scored against every operator's description (its capability, the types it
 produces, and its models' descriptions). A phrase asks for its best operator when the
-score clears an absolute threshold, and for a runner-up that scores almost as well.
+score clears an absolute threshold (or a lower floor, when it beats the runner-up by a
+clear margin), and for a runner-up that scores almost as well.
 
 Two scorers share this procedure:
 
-* :class:`EmbeddingMatcher`: cosine similarity of all-MiniLM-L6-v2 sentence embeddings
-  (needs ``podium[semantic]``: torch and sentence-transformers, imported on first use);
 * :class:`LexicalMatcher`: BM25 over stemmed content words; needs nothing extra.
+* :class:`EmbeddingMatcher`: cosine similarity of all-MiniLM-L6-v2 sentence embeddings
+  (needs ``podium[semantic]``: torch and sentence-transformers, imported on first use),
+  fused with the BM25 score as ``cos + w * bm25 / (bm25 + k)`` (hybrid dense + sparse
+  retrieval: the embedding finds paraphrases, the words keep it from drifting to an
+  operator that merely shares the goal's topic, such as "customer").
+
+Thresholds were chosen on the goal set in ``tests/planner_goals.yaml`` (see
+``docs/planner.md`` for the numbers, including a held-out split).
 
 :func:`make_matcher` picks the embedding matcher when the extra is installed.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from podium.planner._graph import SignatureGraph
@@ -33,6 +41,8 @@ class Matcher(Protocol):
     kind: str
     threshold: float
     ratio: float
+    floor: float
+    margin: float
     template_threshold: float
 
     def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
@@ -44,9 +54,16 @@ class Matcher(Protocol):
         ...
 
 
-def match(matcher: Matcher, graph: SignatureGraph, goal: str) -> list[Match]:
+def match(
+    matcher: Matcher,
+    graph: SignatureGraph,
+    goal: str,
+    reachable: Collection[int] | None = None,
+) -> list[Match]:
     """The operators ``goal`` asks for, each with the phrase that asks for it, in the
-    order the goal names them."""
+    order the goal names them. With ``reachable`` (operators that can run on what the
+    user has), a phrase goes to the best of those when one clears the threshold, and
+    otherwise to the best overall (so the plan can say what is missing)."""
     parts = phrases(goal)
     if not parts or not len(graph):
         return []
@@ -56,12 +73,18 @@ def match(matcher: Matcher, graph: SignatureGraph, goal: str) -> list[Match]:
         zip(parts, matcher.phrase_scores(graph, parts), strict=True)
     ):
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
+        if reachable is not None:
+            usable = [i for i in ranked if i in reachable]
+            if usable and scores[usable[0]] >= matcher.threshold:
+                ranked = usable
         top = scores[ranked[0]]
-        if top < matcher.threshold:
+        runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0
+        clear = top >= matcher.floor and top - runner_up >= matcher.margin
+        if top < matcher.threshold and not clear:
             continue
         for i in ranked:
             score = scores[i]
-            if score < matcher.threshold or score < top * matcher.ratio:
+            if score < top * matcher.ratio or (score < matcher.threshold and i != ranked[0]):
                 break
             op = graph.operators[i]
             old = found.get(op.ref)
@@ -77,10 +100,18 @@ class LexicalMatcher:
     kind = "lexical"
 
     def __init__(
-        self, threshold: float = 1.2, ratio: float = 0.9, template_threshold: float = 0.75
+        self,
+        threshold: float = 1.5,
+        ratio: float = 0.9,
+        template_threshold: float = 0.75,
+        *,
+        floor: float = 1.5,
+        margin: float = 0.0,
     ) -> None:
         self.threshold = threshold
         self.ratio = ratio
+        self.floor = floor
+        self.margin = margin
         self.template_threshold = template_threshold
         self._index: tuple[int, BM25] | None = None
 
@@ -106,16 +137,30 @@ def embeddings_installed() -> bool:
 
 
 class EmbeddingMatcher:
-    """Cosine similarity of MiniLM sentence embeddings (best over an operator's texts)."""
+    """Cosine similarity of MiniLM sentence embeddings (best over an operator's texts),
+    plus ``lexical_weight * bm25 / (bm25 + lexical_scale)`` (0 turns the words off)."""
 
     kind = "embedding"
 
     def __init__(
-        self, threshold: float = 0.3, ratio: float = 0.9, template_threshold: float = 0.85
+        self,
+        threshold: float = 0.4,
+        ratio: float = 1.0,
+        template_threshold: float = 0.85,
+        *,
+        floor: float = 0.25,
+        margin: float = 0.1,
+        lexical_weight: float = 0.3,
+        lexical_scale: float = 3.0,
     ) -> None:
         self.threshold = threshold
         self.ratio = ratio
+        self.floor = floor
+        self.margin = margin
         self.template_threshold = template_threshold
+        self.lexical_weight = lexical_weight
+        self.lexical_scale = lexical_scale
+        self._lexical = LexicalMatcher()
         self._model: Any = None
         self._index: tuple[int, Any, list[int]] | None = None
 
@@ -124,6 +169,7 @@ class EmbeddingMatcher:
         if self._model is None:
             from podium.adapters._embedding import load_model, resolve_model_path
 
+            _quiet_transformers()
             self._model = load_model(resolve_model_path(EMBEDDING_MODEL))
         return self._model.encode(
             list(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
@@ -143,12 +189,18 @@ class EmbeddingMatcher:
     def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
         vectors, owners = self._vectors(graph)
         sims = self.encode(texts) @ vectors.T
+        words = (
+            self._lexical.phrase_scores(graph, texts)
+            if self.lexical_weight
+            else [[0.0] * len(graph) for _ in texts]
+        )
         found: list[list[float]] = []
-        for row in sims:
+        for row, lexical in zip(sims, words, strict=True):
             best = [-1.0] * len(graph)
             for value, owner in zip(row.tolist(), owners, strict=True):
                 best[owner] = max(best[owner], value)
-            found.append(best)
+            k, w = self.lexical_scale, self.lexical_weight
+            found.append([d + w * s / (s + k) for d, s in zip(best, lexical, strict=True)])
         return found
 
     def similarity(self, text: str, others: Sequence[str]) -> list[float]:
@@ -156,6 +208,15 @@ class EmbeddingMatcher:
             return []
         vectors = self.encode([text, *others])
         return [max(0.0, float(v)) for v in (vectors[1:] @ vectors[0]).tolist()]
+
+
+def _quiet_transformers() -> None:
+    """No "Loading weights" progress bar on stderr (the CLI prints one line per error)."""
+    try:
+        hf_logging: Any = importlib.import_module("transformers.utils.logging")
+    except ImportError:  # pragma: no cover - sentence-transformers brings transformers
+        return
+    hf_logging.disable_progress_bar()
 
 
 def make_matcher(kind: str = "auto") -> Matcher:

@@ -53,7 +53,9 @@ class Explanation:
 
     ``origin`` is ``typed`` (the typed search), ``llm`` (an LLM plan that passed
     validation) or ``template`` (a stored plan of a similar goal). ``stages`` group the
-    steps that can run in parallel; ``latency_ms`` is the critical path.
+    steps that can run in parallel; ``latency_ms`` is the critical path. ``matching_ms``
+    is the time spent matching the goal's words (loading the embedding model on first
+    use included), ``planning_ms`` everything else.
     """
 
     goal: str
@@ -68,6 +70,7 @@ class Explanation:
     matcher: str | None = None
     optimal: bool = True
     planning_ms: float = 0.0
+    matching_ms: float = 0.0
     notes: tuple[str, ...] = ()
     template: str | None = None
     unused: tuple[str, ...] = ()
@@ -86,6 +89,7 @@ class Explanation:
             "latency_ms": round(self.latency_ms, 3),
             "optimal": self.optimal,
             "planning_ms": round(self.planning_ms, 3),
+            "matching_ms": round(self.matching_ms, 3),
             "notes": list(self.notes),
             "template": self.template,
             "unused_inputs": list(self.unused),

@@ -14,20 +14,22 @@ never made). Three cheap passes keep it fast on large registries:
 3. an operator survives only if the two bounds around it fit under the upper bound, and
    A* runs over the survivors with an admissible, consistent heuristic.
 
-If A* exceeds its expansion budget, the greedy plan is returned and marked not optimal.
+The better of two greedy plans (from h_add and from h_max achievers) is the first
+incumbent; A* tightens the bound whenever it generates a cheaper goal state. If A* runs
+out of its expansion or time budget, the incumbent is returned, marked not optimal
+(deciding the cheapest plan is NP-hard in general; on dense random graphs of thousands
+of models A* cannot always prove it within milliseconds).
 """
 
 from __future__ import annotations
 
 import heapq
-import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from podium.planner._astar import EPS, INF, AStar
 from podium.planner._graph import SignatureGraph
-
-INF = math.inf
-_EPS = 1e-12
 
 
 @dataclass(frozen=True)
@@ -51,54 +53,76 @@ class Blocked:
 
 
 def _forward(
-    graph: SignatureGraph, weights: Sequence[float], start: Iterable[str], *, additive: bool
+    graph: SignatureGraph,
+    weights: Sequence[float],
+    start: Iterable[str],
+    *,
+    additive: bool,
+    goals: Iterable[str] = (),
+    limit: float = INF,
 ) -> tuple[dict[str, float], dict[str, int], dict[int, float]]:
     """Cost of reaching each type (h_add or h_max), its best achiever, and each reached
-    operator's precondition cost."""
+    operator's precondition cost. Stops once every type in ``goals`` is settled, or once
+    costs exceed ``limit``: what is settled by then is final."""
     dist: dict[str, float] = {}
     heap: list[tuple[float, str]] = []
     for t in start:
         dist[t] = 0.0
         heap.append((0.0, t))
     achiever: dict[str, int] = {}
-    pre_cost: dict[int, float] = {}
-    remaining: dict[int, int] = {}
-    ops = graph.operators
-
-    def fire(i: int, base: float) -> None:
-        pre_cost[i] = base
-        total = base + weights[i]
-        for p in ops[i].produces:
-            if total < dist.get(p, INF):
-                dist[p] = total
-                achiever[p] = i
-                heapq.heappush(heap, (total, p))
-
-    for i, op in enumerate(ops):
-        if not op.consumes and weights[i] < INF:
-            fire(i, 0.0)
+    remaining = list(graph.pre_count)
+    acc = [0.0] * len(remaining)
+    fired: list[int] = []
+    produces = graph.produces
+    push = heapq.heappush
+    for i in graph.free:
+        if weights[i] < INF:
+            fired.append(i)
+            for p in produces[i]:
+                if weights[i] < dist.get(p, INF):
+                    dist[p] = weights[i]
+                    achiever[p] = i
+                    heap.append((weights[i], p))
     heapq.heapify(heap)
     done: set[str] = set()
+    waiting = set(goals)
+    consumers = graph.consumers
     while heap:
         d, t = heapq.heappop(heap)
         if t in done:
             continue
+        if d > limit:
+            break
         done.add(t)
-        for i in graph.consumers.get(t, ()):
-            if weights[i] == INF:
+        if waiting:
+            waiting.discard(t)
+            if not waiting:
+                break
+        for i in consumers.get(t, ()):
+            w = weights[i]
+            if w == INF:
                 continue
-            left = remaining.get(i)
-            if left is None:
-                left = len(ops[i].consumes)
-            left -= 1
-            remaining[i] = left
-            acc = pre_cost.get(i, 0.0)
-            acc = acc + d if additive else max(acc, d)
-            pre_cost[i] = acc
-            if left == 0:
-                fire(i, acc)
-    reached = {i: c for i, c in pre_cost.items() if remaining.get(i, 0) == 0}
-    return dist, achiever, reached
+            a = acc[i] + d if additive else max(acc[i], d)
+            acc[i] = a
+            remaining[i] -= 1
+            if remaining[i] == 0:
+                fired.append(i)
+                total = a + w
+                for p in produces[i]:
+                    if total < dist.get(p, INF):
+                        dist[p] = total
+                        achiever[p] = i
+                        push(heap, (total, p))
+    settled = {t: dist[t] for t in done}
+    reached = {i: acc[i] for i in fired}
+    return settled, {t: i for t, i in achiever.items() if t in done}, reached
+
+
+def runnable(
+    graph: SignatureGraph, weights: Sequence[float], given: Iterable[str]
+) -> dict[int, float]:
+    """Every operator that some plan from ``given`` can call (with its h_max cost)."""
+    return _forward(graph, weights, given, additive=False)[2]
 
 
 def _backward(
@@ -106,9 +130,10 @@ def _backward(
     weights: Sequence[float],
     wanted: Iterable[str],
     reached: Mapping[int, float],
+    limit: float = INF,
 ) -> dict[int, float]:
     """Per reached operator, a lower bound on the cost still needed after it for one of
-    its products to become a wanted type (0 if it produces one)."""
+    its products to become a wanted type (0 if it produces one); up to ``limit``."""
     togo: dict[str, float] = {}
     heap: list[tuple[float, str]] = []
     for t in wanted:
@@ -121,6 +146,8 @@ def _backward(
         d, t = heapq.heappop(heap)
         if t in done:
             continue
+        if d > limit:
+            break
         done.add(t)
         for i in graph.producers.get(t, ()):
             if i in tail or i not in reached:
@@ -184,102 +211,45 @@ def search(
     *,
     max_steps: int = 16,
     max_expansions: int = 50_000,
+    budget_s: float | None = None,
 ) -> Found | Blocked:
     """The cheapest plan producing ``wanted`` from ``given`` (``weights[i] = inf`` excludes
-    operator ``i``), or why there is none."""
+    operator ``i``), or why there is none. With ``budget_s`` (seconds of A*), the best
+    plan found by then is returned, marked not ``optimal`` unless A* finished (the
+    budget counts from the start of the search; A* always gets a few dozen states)."""
+    started = time.perf_counter()
     start = frozenset(given)
     goals = [t for t in dict.fromkeys(wanted) if t not in start]
     if not goals:
         return Found((), 0.0, True, 0, 0)
-    h_add, achiever, _ = _forward(graph, weights, start, additive=True)
+    h_add, achiever, _ = _forward(graph, weights, start, additive=True, goals=goals)
     unreachable = [t for t in goals if t not in h_add]
     if unreachable:
         return diagnose(graph, weights, start, unreachable, h_add)
     greedy = prune(graph, _greedy(graph, achiever, start, goals), start, goals)
     upper = sum(weights[i] for i in greedy)
-    _, _, reached = _forward(graph, weights, start, additive=False)
-    tail = _backward(graph, weights, goals, reached)
-    bound = upper * (1 + 1e-9) + _EPS
+    bound = upper * (1 + 1e-9) + EPS
+    _, by_max, reached = _forward(graph, weights, start, additive=False, limit=bound)
+    if all(t in by_max for t in goals):
+        other = prune(graph, _greedy(graph, by_max, start, goals), start, goals)
+        if sum(weights[i] for i in other) < upper:
+            greedy, upper = other, sum(weights[i] for i in other)
+            bound = upper * (1 + 1e-9) + EPS
+    tail = _backward(graph, weights, goals, reached, limit=bound)
     relevant = [
         i for i, before in reached.items() if i in tail and before + weights[i] + tail[i] <= bound
     ]
-    result = _astar(graph, weights, start, goals, relevant, bound, max_steps, max_expansions)
-    if result is None:
-        return Found(tuple(greedy), upper, False, max_expansions, len(relevant))
-    order, cost, expanded = result
-    return Found(tuple(prune(graph, order, start, goals)), cost, True, expanded, len(relevant))
-
-
-def _astar(
-    graph: SignatureGraph,
-    weights: Sequence[float],
-    start: frozenset[str],
-    goals: Sequence[str],
-    relevant: Sequence[int],
-    bound: float,
-    max_steps: int,
-    max_expansions: int,
-) -> tuple[list[int], float, int] | None:
-    ops = graph.operators
-    bit: dict[str, int] = {}
-    for i in relevant:
-        for t in (*ops[i].consumes, *ops[i].produces):
-            bit.setdefault(t, 1 << len(bit))
-    for t in goals:
-        bit.setdefault(t, 1 << len(bit))
-    pre = [sum(bit[t] for t in set(ops[i].consumes)) for i in relevant]
-    add = [sum(bit[t] for t in set(ops[i].produces)) for i in relevant]
-    cost = [weights[i] for i in relevant]
-    goal_bits = [
-        (bit[t], min((weights[i] for i in relevant if t in ops[i].produces), default=INF))
-        for t in goals
-    ]
-    goal_mask = sum(b for b, _ in goal_bits)
-    initial = sum(b for t, b in bit.items() if t in start)
-
-    def h(state: int) -> float:
-        return max((c for b, c in goal_bits if not state & b), default=0.0)
-
-    best: dict[int, float] = {initial: 0.0}
-    parent: dict[int, tuple[int, int]] = {}
-    depth: dict[int, int] = {initial: 0}
-    heap: list[tuple[float, int, float, int]] = [(h(initial), 0, 0.0, initial)]
-    closed: set[int] = set()
-    tick = 0
-    expanded = 0
-    while heap:
-        _, _, g, state = heapq.heappop(heap)
-        if state in closed:
-            continue
-        if state & goal_mask == goal_mask:
-            path: list[int] = []
-            while state in parent:
-                state, k = parent[state]
-                path.append(relevant[k])
-            path.reverse()
-            return path, g, expanded
-        closed.add(state)
-        expanded += 1
-        if expanded > max_expansions:
-            return None
-        if depth[state] >= max_steps:
-            continue
-        for k in range(len(relevant)):
-            if pre[k] & ~state or not add[k] & ~state:
-                continue
-            nxt = state | add[k]
-            ng = g + cost[k]
-            if nxt in closed or ng >= best.get(nxt, INF):
-                continue
-            f = ng + h(nxt)
-            if f > bound:
-                continue
-            best[nxt] = ng
-            parent[nxt] = (state, k)
-            depth[nxt] = depth[state] + 1
-            tick += 1
-            heapq.heappush(heap, (f, tick, ng, nxt))
-    return None
+    deadline = None if budget_s is None else started + budget_s
+    run = AStar(graph, weights, start, goals, relevant, bound, max_steps)
+    path, finished = run.solve(max_expansions, deadline)
+    if path is None:
+        proven = finished and len(greedy) <= max_steps
+        return Found(tuple(greedy), upper, proven, run.expanded, len(relevant))
+    order = prune(graph, path, start, goals)
+    cost = sum(weights[i] for i in order)
+    if cost > upper:
+        return Found(tuple(greedy), upper, False, run.expanded, len(relevant))
+    return Found(tuple(order), cost, finished, run.expanded, len(relevant))
 
 
 def diagnose(

@@ -27,10 +27,13 @@ _INPUT_REF = re.compile(r"\binputs\.([A-Za-z_][A-Za-z0-9_]*)")
 
 def template_key(document: Mapping[str, Any]) -> str:
     """A stable key for a planned workflow: its inputs, steps and outputs, hashed."""
-    core = {k: document.get(k) for k in ("inputs", "steps", "outputs")}
-    for body in (core.get("steps") or {}).values():
-        if isinstance(body, dict):
-            body.pop("description", None)
+    steps = {
+        sid: {k: v for k, v in body.items() if k != "description"}
+        if isinstance(body, dict)
+        else body
+        for sid, body in (document.get("steps") or {}).items()
+    }
+    core = {"inputs": document.get("inputs"), "steps": steps, "outputs": document.get("outputs")}
     text = json.dumps(core, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

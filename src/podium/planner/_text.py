@@ -38,11 +38,9 @@ _SUFFIXES = (
     "ings",
     "ion",
     "ity",
-    "ies",
     "ied",
     "ing",
     "ers",
-    "ly",
     "ed",
     "er",
     "es",
@@ -54,6 +52,8 @@ _SUFFIXES = (
 
 def stem(word: str) -> str:
     """A light suffix-stripping stemmer (good enough to meet ``draft``/``drafts``)."""
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
