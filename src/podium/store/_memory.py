@@ -10,11 +10,8 @@ from typing import Any
 
 from podium._types import JSONObject
 from podium.errors import StoreError
+from podium.store._json import dumps as _dumps
 from podium.store._protocol import Event, ModelRecord, RunRecord
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 class MemoryStore:

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from podium._types import JSONObject
 from podium.errors import StoreError
+from podium.store._json import dumps as _dumps
 from podium.store._protocol import Event, ModelRecord, RunRecord
 
 metadata = MetaData()
@@ -94,10 +95,6 @@ documents_table = Table(
 
 _JSON_COLUMNS = ("inputs", "outputs", "definition")
 _INSERT_EVENT = "INSERT INTO podium_events (run_id, ts, type, step, data) VALUES (?, ?, ?, ?, ?)"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
