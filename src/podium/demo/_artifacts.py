@@ -156,3 +156,25 @@ def median_latency_ms(predict: Callable[[], object], repeats: int = 21) -> float
         predict()
         times.append((time.perf_counter() - start) * 1000.0)
     return round(max(statistics.median(times), 0.01), 3)
+
+
+def train_once(
+    home: Path, names: Sequence[str], train: Callable[[Path], object]
+) -> dict[str, dict[str, Any]]:
+    """The stored metrics of ``names``, calling ``train(folder)`` first if any is missing.
+
+    Another process training the same models at the same time is waited for, not repeated.
+    """
+    folder = demo_dir(home)
+    cached = all_cached(folder, names)
+    if cached is not None:
+        return cached
+    with training_lock(folder):
+        cached = all_cached(folder, names)
+        if cached is None:
+            with single_threaded():
+                train(folder)
+            cached = all_cached(folder, names)
+    if cached is None:
+        raise RuntimeError(f"training did not produce {', '.join(names)} in {folder}")
+    return cached

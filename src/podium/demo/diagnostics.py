@@ -30,14 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from podium.demo._artifacts import (
-    all_cached,
     classification_scores,
-    demo_dir,
     median_latency_ms,
     save_metrics,
     save_skops,
-    single_threaded,
-    training_lock,
+    train_once,
     write_atomic,
 )
 
@@ -129,18 +126,7 @@ def _estimator(model: str) -> Any:
 
 def ensure_trained(home: Path) -> dict[str, dict[str, Any]]:
     """Train what is missing; return each model's stored metrics (see :mod:`._artifacts`)."""
-    folder = demo_dir(home)
-    cached = all_cached(folder, MODELS)
-    if cached is not None:
-        return cached
-    with training_lock(folder):
-        cached = all_cached(folder, MODELS)
-        if cached is None:
-            with single_threaded():
-                _train(folder)
-            cached = all_cached(folder, MODELS)
-    assert cached is not None
-    return cached
+    return train_once(home, MODELS, _train)
 
 
 def _train(folder: Path) -> None:

@@ -24,14 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from podium.demo._artifacts import (
-    all_cached,
     classification_scores,
-    demo_dir,
     median_latency_ms,
     save_metrics,
     save_skops,
-    single_threaded,
-    training_lock,
+    train_once,
 )
 
 INTENTS = ("billing", "technical", "cancellation", "shipping", "account")
@@ -111,18 +108,7 @@ def _pipeline() -> Any:
 
 def ensure_trained(home: Path) -> dict[str, dict[str, Any]]:
     """Train the intent classifier if missing; return its stored metrics."""
-    folder = demo_dir(home)
-    cached = all_cached(folder, [MODEL])
-    if cached is not None:
-        return cached
-    with training_lock(folder):
-        cached = all_cached(folder, [MODEL])
-        if cached is None:
-            with single_threaded():
-                _train(folder)
-            cached = all_cached(folder, [MODEL])
-    assert cached is not None
-    return cached
+    return train_once(home, [MODEL], _train)
 
 
 def _train(folder: Path) -> None:
