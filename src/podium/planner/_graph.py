@@ -20,7 +20,7 @@ from podium.engine import CallStep, MapStep, Step, Workflow, WorkflowStep
 from podium.errors import ModelNotFoundError
 from podium.planner._types import CostWeights, Estimate, PlanConstraints
 from podium.registry import Field, ModelSpec, Registry
-from podium.routing import SCORERS, RoutePolicy
+from podium.routing import SCORERS, RoutePolicy, violation
 
 
 @dataclass(frozen=True)
@@ -91,22 +91,6 @@ class Operator:
         return found
 
 
-def _violation(spec: ModelSpec, capability: str, route: RoutePolicy) -> str | None:
-    if route.max_cost is not None and spec.cost.per_call > route.max_cost:
-        return f"cost {spec.cost.per_call:g} > max {route.max_cost:g}"
-    if route.max_latency_ms is not None and spec.latency_ms > route.max_latency_ms:
-        return f"latency {spec.latency_ms:g} ms > max {route.max_latency_ms:g} ms"
-    if route.min_quality is not None and spec.quality_for(capability) < route.min_quality:
-        return f"quality {spec.quality_for(capability):.3f} < min {route.min_quality:g}"
-    missing = [t for t in route.require_tags if t not in spec.tags]
-    if missing:
-        return f"lacks tag(s) {', '.join(missing)}"
-    forbidden = [t for t in route.forbid_tags if t in spec.tags]
-    if forbidden:
-        return f"has forbidden tag(s) {', '.join(forbidden)}"
-    return None
-
-
 def estimate_call(
     providers: Sequence[ModelSpec], capability: str, route: RoutePolicy
 ) -> Estimate | None:
@@ -114,7 +98,7 @@ def estimate_call(
     kept: list[ModelSpec] = []
     rejected: list[tuple[str, str]] = []
     for spec in providers:
-        why = _violation(spec, capability, route)
+        why = violation(spec, capability, route)
         if why is None:
             kept.append(spec)
         else:

@@ -11,7 +11,7 @@ the reference for ``route:`` options.
 
 from podium.routing._bandit import Bandit
 from podium.routing._breaker import BreakerConfig, BreakerState, CircuitBreaker
-from podium.routing._candidates import Signals
+from podium.routing._candidates import Signals, violation
 from podium.routing._cascade import tune_thresholds
 from podium.routing._catalog import POLICIES, check_route, make_policy
 from podium.routing._config import RoutingConfig
@@ -58,4 +58,5 @@ __all__ = [
     "check_route",
     "make_policy",
     "tune_thresholds",
+    "violation",
 ]
