@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from podium._limits import Limits
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,7 @@ class Settings:
 
     home: Path
     database_url: str
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
@@ -21,4 +24,4 @@ class Settings:
         url = database_url or os.environ.get("PODIUM_DATABASE_URL")
         if not url:
             url = f"sqlite:///{(home_path / 'podium.db').resolve()}"
-        return cls(home=home_path.resolve(), database_url=url)
+        return cls(home=home_path.resolve(), database_url=url, limits=Limits.from_env())
