@@ -16,6 +16,7 @@ class Settings:
     home: Path
     database_url: str
     limits: Limits = field(default_factory=Limits)
+    sqlite_synchronous: str = "NORMAL"
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
@@ -24,4 +25,9 @@ class Settings:
         url = database_url or os.environ.get("PODIUM_DATABASE_URL")
         if not url:
             url = f"sqlite:///{(home_path / 'podium.db').resolve()}"
-        return cls(home=home_path.resolve(), database_url=url, limits=Limits.from_env())
+        return cls(
+            home=home_path.resolve(),
+            database_url=url,
+            limits=Limits.from_env(),
+            sqlite_synchronous=os.environ.get("PODIUM_SQLITE_SYNCHRONOUS") or "NORMAL",
+        )

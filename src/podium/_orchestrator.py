@@ -20,10 +20,12 @@ from podium.engine import (
     check_models,
     decide_approval,
     load_workflow,
+    repair_run,
     workflow_from_mapping,
 )
 from podium.engine._calls import ModelCaller
-from podium.engine._journal import Observer
+from podium.engine._control import Repair, live_owner
+from podium.engine._journal import Observer, WritePolicy
 from podium.planner import Plan, Planner, PlanOptions
 from podium.registry import ModelSpec, Registry
 from podium.routing import AdaptiveRouter, Router
@@ -51,16 +53,33 @@ class Orchestrator:
         router: Callable[[Registry], Router] = AdaptiveRouter,
         interceptors: Sequence[Interceptor] = (),
         observers: Sequence[Observer] = (),
+        store: Store | None = None,
+        write_policy: WritePolicy | None = None,
     ) -> None:
         self.settings = Settings.from_env(home, database_url)
-        self.store: Store = open_store(self.settings.database_url) if durable else MemoryStore()
+        self._owns_store = store is None
+        if store is None:
+            store = (
+                open_store(self.settings.database_url, synchronous=self.settings.sqlite_synchronous)
+                if durable
+                else MemoryStore()
+            )
+        self.store: Store = store
         self.registry = Registry(self.store)
         if discover:
             self.registry.discover()
         self.router = router(self.registry)
         self.adapters = AdapterPool(AdapterEnv(self.settings.home, self.registry.implementation))
         self.caller = ModelCaller(self.adapters, self.router, self.store, interceptors)
-        self.runner = Runner(self.store, self.registry, self.router, self.caller, observers)
+        self.runner = Runner(
+            self.store,
+            self.registry,
+            self.router,
+            self.caller,
+            observers,
+            limits=self.settings.limits,
+            write_policy=write_policy,
+        )
         self._validated: dict[int, Workflow] = {}
 
     # models ----------------------------------------------------------------------------------
@@ -172,9 +191,48 @@ class Orchestrator:
         by: str = "user",
         comment: str | None = None,
     ) -> RunResult:
-        """Decide a waiting approval, then continue the run."""
+        """Decide a waiting approval, then continue the run.
+
+        A second decision for the same step is refused naming the first. If a live process
+        is driving the run, that process picks the decision up and goes on: the result then
+        has status ``running`` and ``driver`` names it.
+        """
+        return self._sync(self.aapprove(run_id, step, approved=approved, by=by, comment=comment))
+
+    async def aapprove(
+        self,
+        run_id: str,
+        step: str,
+        *,
+        approved: bool = True,
+        by: str = "user",
+        comment: str | None = None,
+    ) -> RunResult:
+        """Asynchronous :meth:`approve`."""
         decide_approval(self.store, run_id, step, approved=approved, by=by, comment=comment)
-        return self.resume(run_id)
+        return await self._continue(run_id)
+
+    async def _continue(self, run_id: str) -> RunResult:
+        """Resume a run after a decision, or leave it to the live process driving it."""
+        from podium.errors import InvalidStateError
+
+        record = self.store.run(run_id)
+        holder = live_owner(record, run_id) if record is not None else None
+        if holder is None:
+            try:
+                return await self.runner.resume(run_id)
+            except InvalidStateError:
+                brief = self.store.run_brief(run_id)
+                holder = live_owner(brief, run_id) if brief is not None else None
+                if holder is None:
+                    raise
+        found = self.get_run(run_id)
+        found.driver = holder
+        return found
+
+    def repair(self, run_id: str) -> Repair:
+        """Quarantine the events of a run's log that cannot have happened, so it reads again."""
+        return repair_run(self.store, run_id)
 
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run; a process still running it stops within a fraction of a second."""
@@ -197,9 +255,10 @@ class Orchestrator:
         return asyncio.run(once())
 
     def close(self) -> None:
-        """Release the database connection and worker threads."""
+        """Release the worker threads, and the database connection if this object opened it."""
         self.adapters.env.threads.shutdown(wait=False, cancel_futures=True)
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> Orchestrator:
         return self

@@ -11,19 +11,23 @@
      |    +-- SchemaError          a value does not match a model's input schema
      |    +-- RunNotFoundError     no run has that id
      |    +-- InvalidStateError    the run or step is not in a state that allows the action
+     |    +-- DatabaseFileError    the database file or setting cannot be used (empty, not SQLite)
      +-- ExecutionError            a run failed (the CLI exits with 1)
      |    +-- ModelCallError       a model raised, returned bad output or could not be reached
      |    +-- StepTimeoutError     a step took longer than its ``timeout_s``
      |    +-- NoCandidateError     no registered model satisfies a step's route constraints
      +-- StoreError                the database could not be read or written
+          +-- LeaseLostError       another process claimed the run this one was driving
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DatabaseFileError",
     "ExecutionError",
     "ExpressionError",
     "InvalidStateError",
+    "LeaseLostError",
     "ManifestError",
     "ModelCallError",
     "ModelNotFoundError",
@@ -111,6 +115,11 @@ class InvalidStateError(UserError):
     """The action is not allowed in the run's or step's current state."""
 
 
+class DatabaseFileError(UserError):
+    """The database Podium was pointed at cannot be used: an empty or foreign file, a bad
+    setting. Nothing was written to it."""
+
+
 class ExecutionError(PodiumError):
     """A run failed while executing."""
 
@@ -137,3 +146,7 @@ class NoCandidateError(ExecutionError):
 
 class StoreError(PodiumError):
     """The database could not be read or written."""
+
+
+class LeaseLostError(StoreError):
+    """Another process claimed the run (a forced resume or a cancel): this one must stop."""

@@ -78,6 +78,28 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def emit_result_json(result: RunResult) -> None:
+    """A run's JSON document, written piece by piece: a run of a million steps is never
+    held in memory as one string (nor its list of steps as one list)."""
+    write = sys.stdout.write
+    encoder = json.JSONEncoder(indent=2, default=str)
+    write("{\n")
+    for key, value in result.summary_json().items():
+        text = encoder.encode(value).replace("\n", "\n  ")
+        write(f"  {json.dumps(key)}: {text},\n")
+    for position, (name, entries) in enumerate(
+        (("steps", result.iter_steps()), ("lineage", result.iter_lineage()))
+    ):
+        write(f'  "{name}": [')
+        first = True
+        for entry in entries:
+            write(("\n    " if first else ",\n    ") + json.dumps(entry, default=str))
+            first = False
+        write("\n  ]" if not first else "]")
+        write(",\n" if position == 0 else "\n")
+    write("}\n")
+
+
 # models -----------------------------------------------------------------------------------------
 @models_app.command("list")
 @handles_errors
@@ -169,6 +191,12 @@ def parse_inputs(
             loaded = json.loads(input_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError("no such file", file=str(input_file)) from None
+        except IsADirectoryError:
+            raise UserError("is a folder, expected a JSON file", file=str(input_file)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read: {exc}", file=str(input_file)) from None
+        except RecursionError:
+            raise UserError("nested too deeply", file=str(input_file)) from None
         except json.JSONDecodeError as exc:
             raise UserError(
                 f"malformed JSON: {exc.msg}", file=str(input_file), line=exc.lineno
@@ -196,8 +224,11 @@ def parse_inputs(
 def report(result: RunResult, as_json: bool, *, why: bool = False) -> None:
     """Print a run's result and exit 1 if it failed or was cancelled."""
     if as_json:
-        emit_json(result.to_json())
+        emit_result_json(result)
     else:
+        if result.driver:
+            out.print(f"run {result.run_id} continues in process {result.driver}")
+            return
         out.print(steps_table(result, why=why))
         if result.outputs is not None:
             out.print_json(
@@ -267,8 +298,15 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
     """Show a run's steps, models, outputs and routing reasons."""
     with orchestrator() as orch:
         result = orch.get_run(run_id)
+        for anomaly in result.anomalies:
+            err.print(
+                Text("warning: ", style="yellow")
+                + Text(f"{anomaly.describe(run_id)}; skipped (podium runs repair {run_id})"),
+                highlight=False,
+                soft_wrap=True,
+            )
         if as_json:
-            emit_json(result.to_json())
+            emit_result_json(result)
         else:
             out.print(steps_table(result, why=True))
             if result.outputs is not None:
@@ -289,6 +327,34 @@ def runs_resume(
     """Continue a run whose process died (finished steps are not run again)."""
     with orchestrator() as orch:
         execute(orch, f"resuming {run_id}", as_json, lambda: orch.resume(run_id, force=force))
+
+
+@runs_app.command("repair")
+@handles_errors
+def runs_repair(run_id: str, as_json: JsonOpt = False) -> None:
+    """Quarantine the events of a run's log that cannot have happened, so it reads again."""
+    with orchestrator() as orch:
+        repair = orch.repair(run_id)
+        if as_json:
+            emit_json(
+                {
+                    "run_id": run_id,
+                    "status": repair.status,
+                    "quarantined": [
+                        {"seq": a.seq, "type": a.type, "step": a.step, "reason": a.reason}
+                        for a in repair.quarantined
+                    ],
+                }
+            )
+        elif not repair.quarantined:
+            out.print(f"run {run_id}: every event reads; nothing to repair")
+        else:
+            for anomaly in repair.quarantined:
+                out.print(f"quarantined {anomaly.describe(run_id)}")
+            out.print(
+                f"run {run_id} reads again ({len(repair.quarantined)} event(s) quarantined); "
+                f"its status is {repair.status}"
+            )
 
 
 @runs_app.command("cancel")

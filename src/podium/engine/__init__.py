@@ -1,6 +1,7 @@
 """Layer 4: the workflow IR, its YAML loader and validator, and the durable scheduler."""
 
 from podium.engine._calls import Interceptor, ModelCall, Proceed
+from podium.engine._control import cancel_run, decide_approval, repair_run
 from podium.engine._expr import Expression, Template, compile_template, parse_expression
 from podium.engine._ir import (
     Approval,
@@ -15,7 +16,8 @@ from podium.engine._ir import (
     WorkflowStep,
 )
 from podium.engine._loader import load_workflow, workflow_from_mapping, workflow_from_snapshot
-from podium.engine._runner import Runner, RunResult, cancel_run, decide_approval
+from podium.engine._result import RunResult
+from podium.engine._runner import Runner
 from podium.engine._state import RunState
 from podium.engine._validate import check_models
 
@@ -44,6 +46,7 @@ __all__ = [
     "decide_approval",
     "load_workflow",
     "parse_expression",
+    "repair_run",
     "workflow_from_mapping",
     "workflow_from_snapshot",
 ]

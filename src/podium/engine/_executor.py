@@ -11,12 +11,14 @@ import asyncio
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import StepStatus
 from podium.adapters import CallContext
-from podium.engine._aggregate import COMBINERS, STACKING, Vote, stacking_features
+from podium.engine._approvals import TIMED_OUT, ApprovalDesk, remaining
 from podium.engine._calls import CallResult, ModelCaller, StepFailure
+from podium.engine._ensemble_run import run_ensemble
 from podium.engine._ir import (
     ApprovalStep,
     CallStep,
@@ -28,11 +30,13 @@ from podium.engine._ir import (
 )
 from podium.engine._journal import Journal
 from podium.engine._loader import input_defaults, input_schema
-from podium.errors import ExpressionError, ModelCallError, NoCandidateError, SchemaError
+from podium.errors import ModelCallError, NoCandidateError, SchemaError, UserError
 from podium.registry import ModelSpec, Registry
 from podium.routing import Router
+from podium.store import Event, encode_json
 
 S = StepStatus
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,6 +87,8 @@ class Executor:
         caller: ModelCaller,
         router: Router,
         registry: Registry,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.run_id = run_id
         self.journal = journal
@@ -90,7 +96,21 @@ class Executor:
         self.caller = caller
         self.router = router
         self.registry = registry
+        self.limits = limits
+        self.desk = ApprovalDesk()
         self._logged_decisions: dict[int, tuple[Any, str]] = {}
+
+    def has_parked(self) -> bool:
+        """Whether an approval is waiting inside the live run for a decision."""
+        return self.desk.parked
+
+    def deliver_decisions(self, decisions: dict[str, Any]) -> None:
+        """Hand decisions recorded by another process to the approvals waiting for them."""
+
+        def adopt(key: str, decision: Any) -> None:
+            self.journal.adopt(Event("approval_decided", key, dict(decision), time.time()))
+
+        self.desk.deliver(decisions, adopt)
 
     # scheduling ----------------------------------------------------------------------------
     async def run_scope(self, steps: Mapping[str, Step], scope: Scope, prefix: str) -> ScopeResult:
@@ -174,6 +194,7 @@ class Executor:
 
     # one step ------------------------------------------------------------------------------
     async def run_step(self, step: Step, scope: Scope, key: str) -> Outcome:
+        self.journal.check()  # a run whose log cannot be written starts nothing new
         record = self.state.step(key)
         if record is not None:
             if record.status is S.SUCCEEDED:
@@ -186,26 +207,32 @@ class Executor:
             if step.condition is not None and not step.condition.evaluate(view):
                 return self._skip(key, "'if' is false")
             inputs = step.with_.evaluate(view) if step.with_ is not None else {}
-        except ExpressionError as exc:
+        except UserError as exc:
             raise self._fail(key, exc.message) from None
         try:
-            if isinstance(step, CallStep):
-                return await self._call(step, inputs, key)
+            if isinstance(step, CallStep | EnsembleStep):
+                self.desk.working()
+                try:
+                    if isinstance(step, CallStep):
+                        return await self._call(step, inputs, key)
+                    return await run_ensemble(self, step, inputs, key)
+                finally:
+                    self.desk.idle()
             if isinstance(step, MapStep):
                 return await self._within(step, key, self._map(step, scope, key))
-            if isinstance(step, EnsembleStep):
-                return await self._ensemble(step, inputs, key)
             if isinstance(step, LoopStep):
                 return await self._within(step, key, self._loop(step, scope, key))
             if isinstance(step, WorkflowStep):
                 return await self._within(step, key, self._workflow(step, inputs, key))
             if isinstance(step, ApprovalStep):
-                return self._approval(step, key)
+                return await self._approval(step, key)
         except StepFailure as failure:
             if failure.key == key:
                 raise self._fail(key, failure.reason) from None
             raise
-        except (ExpressionError, SchemaError, NoCandidateError, ModelCallError) as exc:
+        except (UserError, NoCandidateError, ModelCallError) as exc:
+            # a model that cannot be loaded or called, a bad value: this step fails, the
+            # run ends failed with the reason (never left running)
             raise self._fail(key, getattr(exc, "message", None) or str(exc)) from None
         raise AssertionError(f"unknown step kind {type(step).__name__}")
 
@@ -234,6 +261,11 @@ class Executor:
 
     def _started(self, key: str, **data: Any) -> int:
         record = self.state.step(key)
+        if record is None and len(self.state.steps) >= self.limits.run_steps:
+            raise StepFailure(
+                key,
+                self.limits.exceeded("run_steps", len(self.state.steps) + 1, "the run's steps"),
+            )
         attempt = (record.attempts if record else 0) + 1
         decision = data.get("decision")
         if decision is not None:
@@ -247,7 +279,13 @@ class Executor:
         return attempt
 
     def _succeed(self, key: str, output: Any, **data: Any) -> Outcome:
-        self.journal.record("step_succeeded", key, output=output, **data)
+        payload = {"output": output, **data}
+        raw = encode_json(payload)  # encoded once: measured here, stored as is
+        if len(raw) > self.limits.output_bytes:
+            raise StepFailure(
+                key, self.limits.exceeded("output_bytes", len(raw), "the output's size in bytes")
+            )
+        self.journal.record_encoded("step_succeeded", key, payload, raw)
         return Outcome(S.SUCCEEDED, output, data.get("iterations"))
 
     async def _call(self, step: CallStep, inputs: Any, key: str) -> Outcome:
@@ -303,121 +341,30 @@ class Executor:
             items = []
         if not isinstance(items, list | tuple):
             raise SchemaError(f"'map' must give a list, got {type(items).__name__}")
+        count = len(items)
+        if count > self.limits.map_items:
+            raise StepFailure(key, self.limits.exceeded("map_items", count, "the map's items"))
         if self._needs_start(key):
-            self._started(key, items=len(items))
-        limit = asyncio.Semaphore(step.concurrency)
+            self._started(key, items=count)
+        outcomes: list[Outcome] = [WAITING] * count
+        indices = iter(range(count))  # shared: each worker takes the next item
 
-        async def one(index: int, item: Any) -> Outcome:
-            async with limit:
-                child = Scope(scope.inputs, scope.steps, item, scope.loop)
-                outcome = await self.run_step(step.body, child, f"{key}[{index}]")
+        async def worker() -> None:
+            for index in indices:
+                child = Scope(scope.inputs, scope.steps, items[index], scope.loop)
+                outcomes[index] = await self.run_step(step.body, child, f"{key}[{index}]")
                 self.journal.flush_soon()
-                return outcome
 
-        outcomes = await _all_or_nothing([one(i, item) for i, item in enumerate(items)])
+        workers = min(step.concurrency, count)
+        if workers == 1:
+            await worker()
+        elif workers:
+            await _all_or_nothing([worker() for _ in range(workers)])
         self.journal.flush()
         if any(o.status is S.WAITING for o in outcomes):
             return WAITING
         output = [o.output if o.status is S.SUCCEEDED else None for o in outcomes]
         return self._succeed(key, output, items=len(items))
-
-    async def _ensemble(self, step: EnsembleStep, inputs: Any, key: str) -> Outcome:
-        hedge_after_s: float | None = None
-        routed: dict[str, Any] = {}
-        if isinstance(step.members, tuple):
-            members = [self.registry.resolve(ref)[0] for ref in step.members]
-            reason = "listed members"
-        else:
-            decision = self.router.route(step.uses, step.route, inputs)
-            members = [c.spec for c in decision.ranked[: step.members]]
-            reason = decision.reason
-            hedge_after_s = decision.hedge_after_s
-            routed["decision"] = decision.to_json()
-        capability = step.uses.name if step.uses.kind == "capability" else None
-        attempt = self._started(key, models=[m.key for m in members], reason=reason, **routed)
-        base = CallContext(self.run_id, key, attempt, None, step.timeout_s)
-
-        async def member(spec: ModelSpec) -> CallResult:
-            return await self.caller.call_with_retries(
-                [spec],
-                inputs,
-                base,
-                retry=step.retry,
-                capability=capability,
-                cache=step.cache,
-                on_failure=lambda s, n, error: self.journal.record(
-                    "attempt_failed", key, attempt=n, model=s.key, error=error
-                ),
-                hedge_after_s=hedge_after_s,
-            )
-
-        results = await asyncio.gather(*(member(m) for m in members), return_exceptions=True)
-        votes, failed, cost = [], [], 0.0
-        for spec, result in zip(members, results, strict=True):
-            if isinstance(result, CallResult):
-                cap = capability or spec.capabilities[0]
-                votes.append(Vote(spec.key, result.output, spec.quality_for(cap)))
-                cost += result.cost
-            elif isinstance(result, StepFailure):
-                failed.append({"model": spec.key, "error": result.reason})
-            else:
-                raise result
-        if not votes:
-            raise StepFailure(
-                key, "every ensemble member failed: " + "; ".join(f["error"] for f in failed)
-            )
-        if step.combine == STACKING:
-            combined, stack_cost = await self._stack(step, votes, failed, base)
-            cost += stack_cost
-        else:
-            combined = COMBINERS[step.combine].combine(votes)
-        if failed:
-            combined["failed"] = failed
-        return self._succeed(
-            key,
-            combined,
-            model=f"ensemble:{step.combine}",
-            cost=cost,
-            members=[
-                {k: m[k] for k in ("model", "weight", "contribution") if k in m}
-                for m in combined.get("members", [])
-            ],
-        )
-
-    async def _stack(
-        self, step: EnsembleStep, votes: list[Vote], failed: list[Any], base: CallContext
-    ) -> tuple[dict[str, Any], float]:
-        """Ask the stacker (a model trained on the members' outputs) for the combined answer.
-
-        The stacker was trained on every member in order; if one failed, its input cannot be
-        formed, so the step falls back to ``weighted`` and says so.
-        """
-        if failed or step.stacker is None:
-            combined = COMBINERS["weighted"].combine(votes)
-            combined["combined_by"] = "weighted (stacking needs every member)"
-            return combined, 0.0
-        stacker = self.registry.resolve(step.stacker)[0]
-        result = await self.caller.call_with_retries(
-            [stacker],
-            {"features": stacking_features(votes)},
-            base,
-            retry=step.retry,
-            capability=None,
-            cache=step.cache,
-            on_failure=lambda s, n, error: self.journal.record(
-                "attempt_failed", base.step or "", attempt=n, model=s.key, error=error
-            ),
-        )
-        combined = {
-            k: v
-            for k, v in result.output.items()
-            if k in ("label", "value", "confidence", "probabilities")
-        }
-        combined["members"] = [
-            {"model": v.model, "output": v.output, "weight": round(v.weight, 6)} for v in votes
-        ]
-        combined["combined_by"] = stacker.key
-        return combined, result.cost
 
     async def _loop(self, step: LoopStep, scope: Scope, key: str) -> Outcome:
         if self._needs_start(key):
@@ -454,34 +401,32 @@ class Executor:
         outputs = {name: t.evaluate(scope.view()) for name, t in sub.outputs.items()}
         return self._succeed(key, outputs, workflow=sub.name)
 
-    def _approval(self, step: ApprovalStep, key: str) -> Outcome:
+    async def _approval(self, step: ApprovalStep, key: str) -> Outcome:
         record = self.state.step(key)
         requested = record.approval if record else None
         decision = (requested or {}).get("decision")
         timeout = step.approval.timeout_s
-        expired = (
-            timeout is not None
-            and requested is not None
-            and time.time() - float(requested["requested_at"]) > timeout
-        )
-        if decision is None and expired:
-            decision = {
-                "approved": False,
-                "by": "timeout",
-                "comment": f"no decision within {timeout:g} s",
-            }
-            self.journal.record("approval_decided", key, **decision)
+        if decision is None and requested is None:
+            self._started(key)
+            self.journal.record(
+                "approval_requested",
+                key,
+                prompt=step.approval.prompt,
+                approvers=list(step.approval.approvers),
+                timeout_s=timeout,
+            )
+            requested = self.state.step(key).approval  # type: ignore[union-attr]
         if decision is None:
-            if requested is None:
-                self._started(key)
-                self.journal.record(
-                    "approval_requested",
-                    key,
-                    prompt=step.approval.prompt,
-                    approvers=list(step.approval.approvers),
-                    timeout_s=step.approval.timeout_s,
-                )
-            return WAITING
+            left = remaining(float((requested or {}).get("requested_at") or 0), timeout)
+            if left is None or left > 0:
+                self.journal.flush()  # the request is durable before anyone can answer it
+                decision = await self.desk.park(key, left)
+            else:
+                decision = TIMED_OUT
+            if decision == TIMED_OUT:
+                decision = self._decide_by_timeout(key, timeout or 0.0)
+            if not isinstance(decision, dict):
+                return WAITING
         output = {
             "approved": bool(decision.get("approved")),
             "by": decision.get("by"),
@@ -489,6 +434,22 @@ class Executor:
         }
         outcome = self._succeed(key, output)
         return Outcome(outcome.status, output, gate_closed=not output["approved"])
+
+    def _decide_by_timeout(self, key: str, timeout: float) -> dict[str, Any] | None:
+        """Reject an approval nobody decided in time, unless a decision just arrived."""
+        self.journal.flush()
+        decision = {
+            "approved": False,
+            "by": "timeout",
+            "comment": f"no decision within {timeout:g} s",
+        }
+        outcome = self.journal.store.decide(self.run_id, key, decision, time.time())
+        if not outcome.recorded:
+            if outcome.existing is None:
+                return None  # the run was closed meanwhile (cancelled)
+            decision = outcome.existing
+        self.journal.adopt(Event("approval_decided", key, decision, time.time()))
+        return decision
 
 
 def _call_data(result: CallResult, primary: ModelSpec) -> dict[str, Any]:
@@ -504,7 +465,7 @@ def _call_data(result: CallResult, primary: ModelSpec) -> dict[str, Any]:
     return data
 
 
-async def _all_or_nothing(coros: list[Coroutine[Any, Any, Outcome]]) -> list[Outcome]:
+async def _all_or_nothing(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
     """Await all; on the first failure cancel the rest and raise it."""
     tasks = [asyncio.ensure_future(c) for c in coros]
     try:

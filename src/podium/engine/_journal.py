@@ -1,16 +1,55 @@
-"""The run's event journal: record events, group-commit them, tell observers."""
+"""The run's event journal: record events, group-commit them, tell observers.
+
+A batch of events stays in the journal until the store has durably written it. A failed
+write is retried with backoff; when it keeps failing, the journal is *broken*: it raises
+:class:`JournalError` wherever the run next tries to act, so no new step starts on top of
+events that were never written, and the run can be resumed from what the log does hold.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from podium.engine._state import RunState
+from podium.errors import LeaseLostError, StoreError
 from podium.store import Event, Store
 
 Observer = Callable[[str, Event], None]
+
+
+@dataclass(frozen=True)
+class WritePolicy:
+    """How long a journal keeps retrying a failed write before it gives up.
+
+    Delays start at ``first_delay_s`` and double up to ``max_delay_s``; after ``budget_s``
+    seconds of failures the write is abandoned and the run stops.
+    """
+
+    budget_s: float = 5.0
+    first_delay_s: float = 0.01
+    max_delay_s: float = 0.5
+
+
+class JournalError(StoreError):
+    """The run's events could not be written: the run stopped and can be resumed later."""
+
+    def __init__(self, run_id: str, cause: StoreError) -> None:
+        self.run_id = run_id
+        self.cause = cause
+        if isinstance(cause, LeaseLostError):
+            message = f"run {run_id}: {cause}; this process stopped driving it"
+        else:
+            message = (
+                f"run {run_id} stopped: its events could not be written ({cause}); "
+                f"nothing after the last written event was acted on; resume it with "
+                f"'podium runs resume {run_id}' once the database accepts writes"
+            )
+        super().__init__(message)
 
 
 class Journal:
@@ -19,48 +58,116 @@ class Journal:
     The scheduler flushes before it acts on what the events record (starting the steps
     that a finished step unblocks, finishing the run), so every acted-on transition is
     durable, while the events of steps finishing in the same instant share one commit.
+    ``fence`` is the claim this process holds on the run: writes stop being accepted once
+    another process claims it.
     """
 
     def __init__(
-        self, store: Store, run_id: str, state: RunState, observers: list[Observer] | None = None
+        self,
+        store: Store,
+        run_id: str,
+        state: RunState,
+        observers: list[Observer] | None = None,
+        *,
+        fence: int | None = None,
+        policy: WritePolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.state = state
+        self.fence = fence
+        self.policy = policy or WritePolicy()
+        self.fault: JournalError | None = None
+        self.on_fault: Callable[[JournalError], None] | None = None
         self._pending: list[Event] = []
         self._update: dict[str, Any] = {}
         self._observers = list(observers or [])
+        self._sleep = sleep
         self.commits = 0
+        self.retries = 0
         self._flush_scheduled = False
 
     def record(self, type_: str, step: str | None = None, **data: Any) -> Event:
         """Apply an event to the state now; it is written at the next :meth:`flush`."""
-        event = Event(type_, step, data, time.time())
+        return self._add(Event(type_, step, data, time.time()))
+
+    def record_encoded(self, type_: str, step: str | None, data: dict[str, Any], raw: str) -> Event:
+        """:meth:`record` for data the caller has already encoded as JSON (``raw``)."""
+        return self._add(Event(type_, step, data, time.time(), raw=raw))
+
+    def _add(self, event: Event) -> Event:
         self.state.apply(event)
         self._pending.append(event)
         for observer in self._observers:
             observer(self.run_id, event)
         return event
 
+    def adopt(self, event: Event) -> None:
+        """Apply an event another process already wrote to the log (an approval)."""
+        self.state.apply(event)
+        for observer in self._observers:
+            observer(self.run_id, event)
+
     def update_run(self, **fields: Any) -> None:
         """Change run-summary columns in the same transaction as the pending events."""
         self._update.update(fields)
 
+    def check(self) -> None:
+        """Raise the journal's fault, if it has one: the run must not act any further."""
+        if self.fault is not None:
+            raise self.fault
+
     def flush_soon(self) -> None:
         """Flush once the steps finishing in this instant have all recorded their events."""
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and self.fault is None:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self._flush_later)
+
+    def _flush_later(self) -> None:
+        with contextlib.suppress(JournalError):  # kept in self.fault: the run stops at once
+            self.flush()
 
     def flush(self) -> None:
+        """Write the pending events (retrying transient failures) or raise :class:`JournalError`.
+
+        Nothing is dropped: a batch leaves the journal only once the store has written it.
+        """
         self._flush_scheduled = False
+        self.check()
         if not self._pending and not self._update:
             return
-        events, self._pending = self._pending, []
-        update, self._update = self._update, {}
-        self.store.append(self.run_id, events, update or None)
-        self.commits += 1
+        started = time.monotonic()
+        delay = self.policy.first_delay_s
+        while True:
+            events, update = self._pending, self._update
+            try:
+                self.store.append(self.run_id, events, update or None, fence=self.fence)
+            except LeaseLostError as exc:
+                raise self.mark_lost(exc) from None
+            except StoreError as exc:
+                if time.monotonic() - started + delay > self.policy.budget_s:
+                    raise self.mark_lost(exc) from None
+                self.retries += 1
+                self._sleep(delay)
+                delay = min(delay * 2, self.policy.max_delay_s)
+                continue
+            self._pending, self._update = [], {}
+            self.commits += 1
+            return
+
+    def mark_lost(self, cause: StoreError) -> JournalError:
+        """Stop the journal for good: ``cause`` is raised wherever the run acts next."""
+        self.fault = JournalError(self.run_id, cause)
+        if self.on_fault is not None:
+            self.on_fault(self.fault)
+        return self.fault
 
     @property
     def dirty(self) -> bool:
         return bool(self._pending or self._update)
+
+    @property
+    def pending(self) -> int:
+        """Events recorded but not yet written."""
+        return len(self._pending)

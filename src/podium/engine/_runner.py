@@ -1,89 +1,39 @@
-"""A run's life: start, resume, wait for approval, cancel, finish; and its result."""
+"""A run's life: start, resume, wait for approval, cancel, finish; and its result.
+
+The driver's outermost frame always records how the run ended: an error it does not
+expect fails the run (``run_failed`` with the reason) before it propagates, so no run is
+ever left ``running`` by a process that has given up on it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import socket
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import RunStatus, StepStatus
 from podium.engine._calls import ModelCaller, StepFailure
+from podium.engine._control import ACTIVE_RUNS, OWNER, claim
 from podium.engine._executor import Executor, Scope
 from podium.engine._ir import Workflow
-from podium.engine._journal import Journal, Observer
+from podium.engine._journal import Journal, JournalError, Observer, WritePolicy
 from podium.engine._loader import input_defaults, input_schema, workflow_from_snapshot
-from podium.engine._state import RunState, StepRecord
-from podium.errors import ExpressionError, InvalidStateError, RunNotFoundError, SchemaError
+from podium.engine._result import RunResult
+from podium.engine._state import RunState
+from podium.engine._watch import RunWatch
+from podium.errors import (
+    ExpressionError,
+    InvalidStateError,
+    LeaseLostError,
+    RunNotFoundError,
+    SchemaError,
+)
 from podium.registry import Registry
 from podium.routing import Router
-from podium.store import Event, RunRecord, Store
-
-CANCEL_POLL_S = 0.25
-HEARTBEAT_S = 2.0
-LEASE_S = 10.0
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-class RunResult:
-    """What a run produced: status, outputs, cost, every step, and the lineage of each output.
-
-    ``steps`` and ``lineage`` are built from the run's state on first access.
-    """
-
-    def __init__(
-        self,
-        run_id: str,
-        workflow: str,
-        status: RunStatus,
-        outputs: dict[str, Any] | None,
-        state: RunState,
-        error: str | None = None,
-    ) -> None:
-        self.run_id = run_id
-        self.workflow = workflow
-        self.status = status
-        self.outputs = outputs
-        self.error = error
-        self.cost = state.cost
-        self._state = state
-
-    @property
-    def ok(self) -> bool:
-        return self.status is RunStatus.SUCCEEDED
-
-    @functools.cached_property
-    def steps(self) -> list[dict[str, Any]]:
-        """One entry per step key: status, model, attempts, cost, cache hit, time, error."""
-        return [_step_json(key, record) for key, record in self._state.steps.items()]
-
-    @functools.cached_property
-    def lineage(self) -> list[dict[str, Any]]:
-        """For each finished model call: which model produced it, and why it was chosen."""
-        return [
-            _lineage(key, r)
-            for key, r in self._state.steps.items()
-            if r.status is StepStatus.SUCCEEDED and r.model
-        ]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "workflow": self.workflow,
-            "status": str(self.status),
-            "outputs": self.outputs,
-            "cost": round(self.cost, 8),
-            "error": self.error,
-            "steps": self.steps,
-            "lineage": self.lineage,
-        }
-
-    def __repr__(self) -> str:
-        return f"RunResult({self.run_id!r}, {self.workflow!r}, {self.status!s}, cost={self.cost:g})"
+from podium.store import Event, RunRecord, Store, encode_json
 
 
 def new_run_id() -> str:
@@ -91,13 +41,23 @@ def new_run_id() -> str:
     return f"{int(time.time() * 1000):x}-{uuid.uuid4().hex[:6]}"
 
 
-def prepare_inputs(workflow: Workflow, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Defaults filled in and types checked; a mismatch is a :class:`SchemaError`."""
+def prepare_inputs(
+    workflow: Workflow, inputs: dict[str, Any], limits: Limits = DEFAULT_LIMITS
+) -> dict[str, Any]:
+    """Defaults filled in, types and size checked; a mismatch is a :class:`SchemaError`."""
     values = input_defaults(workflow) | dict(inputs)
+    shown = workflow.display or workflow.source
     unknown = sorted(set(values) - set(workflow.inputs))
     if unknown and workflow.inputs:
         raise SchemaError(
             f"workflow '{workflow.name}' has no input '{unknown[0]}'", field=f"inputs.{unknown[0]}"
+        )
+    size = len(encode_json(values))
+    if size > limits.input_bytes:
+        raise SchemaError(
+            limits.exceeded("input_bytes", size, "the inputs' size in bytes"),
+            file=shown,
+            field="inputs",
         )
     try:
         input_schema(workflow).validate(
@@ -105,8 +65,7 @@ def prepare_inputs(workflow: Workflow, inputs: dict[str, Any]) -> dict[str, Any]
         )
     except SchemaError as exc:
         raise SchemaError(
-            exc.message.replace(f"workflow '{workflow.name}': ", ""),
-            file=workflow.display or workflow.source,
+            exc.message.replace(f"workflow '{workflow.name}': ", ""), file=shown
         ) from None
     return values
 
@@ -121,17 +80,22 @@ class Runner:
         router: Router,
         caller: ModelCaller,
         observers: Sequence[Observer] = (),
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        write_policy: WritePolicy | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.router = router
         self.caller = caller
         self.observers = list(observers)
+        self.limits = limits
+        self.write_policy = write_policy or WritePolicy()
 
     async def start(
         self, workflow: Workflow, inputs: dict[str, Any], *, run_id: str | None = None
     ) -> RunResult:
-        values = prepare_inputs(workflow, inputs)
+        values = prepare_inputs(workflow, inputs, self.limits)
         run_id = run_id or new_run_id()
         now = time.time()
         first = Event("run_started", None, {"inputs": values, "workflow": workflow.name}, now)
@@ -145,86 +109,189 @@ class Runner:
                 definition=workflow.snapshot(),
                 owner=OWNER,
                 heartbeat=now,
+                claim=1,
             ),
             [first],
         )
         state = RunState()
         state.apply(first)
-        return await self._drive(run_id, workflow, state)
+        return await self._drive(run_id, workflow, state, 1)
 
     async def resume(self, run_id: str, *, force: bool = False) -> RunResult:
-        """Continue a run. A run another live process is driving is refused unless ``force``."""
+        """Continue a run. A run another live process is driving is refused unless ``force``;
+        of two processes resuming at once, exactly one drives the run."""
         record = self.store.run(run_id)
         if record is None:
             raise RunNotFoundError(f"no run with id '{run_id}'")
         if record.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
             raise InvalidStateError(f"run {run_id} is {record.status}; nothing to resume")
-        holder = live_owner(record)
-        if holder and not force:
-            raise InvalidStateError(
-                f"run {run_id} is being run by {holder} (heartbeat "
-                f"{time.time() - (record.heartbeat or 0):.1f} s ago); wait, or resume with "
-                "--force if that process is gone"
-            )
+        fence = claim(self.store, run_id, force=force)
         workflow = workflow_from_snapshot(record.definition)
         state = RunState.replay(self.store.events(run_id))
-        return await self._drive(run_id, workflow, state, resumed=True)
+        if state.anomalies:
+            self.store.update_run(run_id, {"heartbeat": None})
+            first = state.anomalies[0]
+            raise InvalidStateError(
+                f"cannot resume: {first.describe(run_id)}; 'podium runs repair {run_id}' "
+                "quarantines the impossible events"
+            )
+        return await self._drive(run_id, workflow, state, fence, resumed=True)
 
     def result(self, run_id: str) -> RunResult:
-        """The result of a stored run, rebuilt from its event log."""
+        """The result of a stored run, rebuilt from its event log (impossible events are
+        skipped and listed in ``anomalies``)."""
         record = self.store.run(run_id)
         if record is None:
             raise RunNotFoundError(f"no run with id '{run_id}'")
         state = RunState.replay(self.store.events(run_id))
-        return _result(
-            run_id, record.workflow, RunStatus(record.status), state, record.outputs, record.error
+        return RunResult(
+            run_id, record.workflow, RunStatus(record.status), record.outputs, state, record.error
         )
 
     async def _drive(
-        self, run_id: str, workflow: Workflow, state: RunState, *, resumed: bool = False
+        self,
+        run_id: str,
+        workflow: Workflow,
+        state: RunState,
+        fence: int,
+        *,
+        resumed: bool = False,
     ) -> RunResult:
-        journal = Journal(self.store, run_id, state, self.observers)
-        if resumed:
-            journal.record("run_resumed")
-            journal.update_run(
-                status=str(RunStatus.RUNNING),
-                finished_at=None,
-                error=None,
-                owner=OWNER,
-                heartbeat=time.time(),
+        while True:
+            result = await self._drive_once(run_id, workflow, state, fence, resumed=resumed)
+            if result.status is not RunStatus.WAITING or not self._decided_meanwhile(run_id, state):
+                return result
+            # A decision arrived as we stopped: continue at once, unless another process
+            # (the one that decided) has claimed the run to continue it itself.
+            taken = self.store.claim_run(run_id, OWNER, expected=fence, now=time.time())
+            if taken is None:
+                return result
+            fence, resumed = taken, True
+            state = RunState.replay(self.store.events(run_id))
+
+    def _decided_meanwhile(self, run_id: str, state: RunState) -> bool:
+        decisions = self.store.decisions(run_id)
+        return any(
+            key in decisions and record.status is StepStatus.WAITING
+            for key, record in state.steps.items()
+        )
+
+    async def _drive_once(
+        self,
+        run_id: str,
+        workflow: Workflow,
+        state: RunState,
+        fence: int,
+        *,
+        resumed: bool,
+    ) -> RunResult:
+        journal = Journal(
+            self.store, run_id, state, self.observers, fence=fence, policy=self.write_policy
+        )
+        ACTIVE_RUNS.add(run_id)
+        try:
+            if resumed:
+                journal.record("run_resumed")
+                journal.update_run(
+                    status=str(RunStatus.RUNNING), finished_at=None, error=None, owner=OWNER
+                )
+            executor = Executor(
+                run_id, journal, self.caller, self.router, self.registry, limits=self.limits
             )
-        executor = Executor(run_id, journal, self.caller, self.router, self.registry)
-        scope = Scope(state.inputs)
-        work = asyncio.ensure_future(executor.run_scope(workflow.steps, scope, ""))
-        watch = _CancelWatch(self.store, run_id, work) if self.store.durable else None
-        status, outputs, error = RunStatus.SUCCEEDED, None, None
+            scope = Scope(state.inputs)
+            work = asyncio.ensure_future(executor.run_scope(workflow.steps, scope, ""))
+
+            def stop_work(_fault: JournalError) -> None:
+                if not work.done():
+                    work.cancel()
+
+            journal.on_fault = stop_work
+            watch = RunWatch(
+                self.store,
+                journal,
+                work,
+                parked=executor.has_parked,
+                deliver=executor.deliver_decisions,
+            )
+            try:
+                status, outputs, error = await self._outcome(work, workflow, scope, journal)
+            finally:
+                watch.stop()
+            self._finish(journal, status, outputs, error)
+            return RunResult(run_id, workflow.name, status, outputs, state, error)
+        except JournalError as fault:
+            return self._after_fault(run_id, workflow, state, fault)
+        finally:
+            ACTIVE_RUNS.discard(run_id)
+
+    async def _outcome(
+        self, work: asyncio.Future[Any], workflow: Workflow, scope: Scope, journal: Journal
+    ) -> tuple[RunStatus, dict[str, Any] | None, str | None]:
+        """Await the run's work; how it ended as (status, outputs, error)."""
+        state = journal.state
         try:
             result = await work
             if result.waiting:
-                status = RunStatus.WAITING
-            else:
-                outputs = {n: t.evaluate(scope.view()) for n, t in workflow.outputs.items()}
+                return RunStatus.WAITING, None, None
+            outputs = {n: t.evaluate(scope.view()) for n, t in workflow.outputs.items()}
+            size = len(encode_json(outputs))
+            if size > self.limits.output_bytes:
+                message = self.limits.exceeded("output_bytes", size, "the outputs' size in bytes")
+                return RunStatus.FAILED, None, f"outputs: {message}"
+            return RunStatus.SUCCEEDED, outputs, None
         except StepFailure as failure:
-            status, error = RunStatus.FAILED, str(failure)
+            journal.check()
             for key, record in state.steps.items():
                 if record.status is StepStatus.RUNNING:
                     journal.record("step_cancelled", key, error=f"cancelled: {failure.key} failed")
+            return RunStatus.FAILED, None, str(failure)
         except ExpressionError as exc:
-            status, error = RunStatus.FAILED, f"outputs: {exc.message}"
+            return RunStatus.FAILED, None, f"outputs: {exc.message}"
         except asyncio.CancelledError:
-            status, error = RunStatus.CANCELLED, "cancelled"
-            for key, record in state.steps.items():
-                if record.status in (StepStatus.RUNNING, StepStatus.WAITING):
-                    journal.record("step_cancelled", key, error="run cancelled")
-            self._finish(journal, status, outputs, error)
-            if watch is None or not watch.fired:
-                raise  # our caller was cancelled: record it, then let the cancellation go on
-            return _result(run_id, workflow.name, status, state, outputs, error)
-        finally:
-            if watch is not None:
-                watch.stop()
-        self._finish(journal, status, outputs, error)
-        return _result(run_id, workflow.name, status, state, outputs, error)
+            journal.check()  # cancelled because the log broke, or another process took over
+            self._close_open_steps(journal, "run cancelled")
+            self._finish(journal, RunStatus.CANCELLED, None, "cancelled")
+            raise  # our caller was cancelled: recorded; let the cancellation go on
+        except JournalError:
+            raise
+        except Exception as exc:
+            journal.check()
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            self._close_open_steps(journal, reason)
+            self._finish(journal, RunStatus.FAILED, None, reason)
+            raise
+
+    def _after_fault(
+        self, run_id: str, workflow: Workflow, state: RunState, fault: JournalError
+    ) -> RunResult:
+        """The journal stopped. Cancelled elsewhere: report that; otherwise raise the fault."""
+        if isinstance(fault.cause, LeaseLostError):
+            try:
+                record = self.store.run(run_id)
+            except Exception:
+                record = None
+            if record is not None and record.status == RunStatus.CANCELLED:
+                stored = RunState.replay(self.store.events(run_id))
+                # Steps this process had begun but not yet recorded were cancelled too.
+                now = time.time()
+                for key in state.steps:
+                    known = stored.steps.get(key)
+                    if known is not None and known.status is not None and known.status.finished:
+                        continue
+                    if known is None:
+                        stored.apply(Event("step_started", key, {}, now))
+                    if stored.steps[key].status in (StepStatus.RUNNING, StepStatus.WAITING):
+                        stored.apply(Event("step_cancelled", key, {"error": "run cancelled"}, now))
+                return RunResult(
+                    run_id, workflow.name, RunStatus.CANCELLED, None, stored, record.error
+                )
+        raise fault
+
+    @staticmethod
+    def _close_open_steps(journal: Journal, reason: str) -> None:
+        for key, record in journal.state.steps.items():
+            if record.status in (StepStatus.RUNNING, StepStatus.WAITING):
+                journal.record("step_cancelled", key, error=reason)
 
     def _finish(
         self, journal: Journal, status: RunStatus, outputs: dict[str, Any] | None, error: str | None
@@ -239,6 +306,7 @@ class Runner:
         if error:
             data["error"] = error
         journal.record(kind, **data)
+        # heartbeat None: released, nobody drives a finished or waiting run
         update: dict[str, Any] = {
             "status": str(status),
             "cost": journal.state.cost,
@@ -248,149 +316,3 @@ class Runner:
             update |= {"finished_at": time.time(), "outputs": outputs, "error": error}
         journal.update_run(**update)
         journal.flush()
-
-
-class _CancelWatch:
-    """Polls the run's status on a timer; cancels ``work`` when another process cancelled it.
-
-    A timer rather than a task: short runs (most of them) pay only for arming it.
-    """
-
-    def __init__(self, store: Store, run_id: str, work: asyncio.Future[Any]) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.work = work
-        self.fired = False
-        self._beat = time.time()
-        self._loop = asyncio.get_running_loop()
-        self._timer = self._loop.call_later(CANCEL_POLL_S, self._check)
-
-    def _check(self) -> None:
-        if self.work.done():
-            return
-        now = time.time()
-        if now - self._beat >= HEARTBEAT_S:
-            self._beat = now
-            self.store.update_run(self.run_id, {"heartbeat": now, "owner": OWNER})
-        record = self.store.run(self.run_id)
-        if record is not None and record.status == RunStatus.CANCELLED:
-            self.fired = True
-            self.work.cancel()
-            return
-        self._timer = self._loop.call_later(CANCEL_POLL_S, self._check)
-
-    def stop(self) -> None:
-        self._timer.cancel()
-
-
-def live_owner(record: RunRecord) -> str | None:
-    """Who is driving ``record`` right now, if anyone: a fresh heartbeat from a live process.
-
-    On this host a dead process is recognised at once; elsewhere the lease lapses after
-    :data:`LEASE_S` seconds without a heartbeat.
-    """
-    if record.status != RunStatus.RUNNING or not record.owner or record.heartbeat is None:
-        return None
-    if time.time() - record.heartbeat > LEASE_S or record.owner == OWNER:
-        return None
-    host, _, pid = record.owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return record.owner
-    return record.owner
-
-
-def cancel_run(store: Store, run_id: str) -> RunRecord:
-    """Mark a run cancelled; a process still running it notices within a fraction of a second."""
-    record = store.run(run_id)
-    if record is None:
-        raise RunNotFoundError(f"no run with id '{run_id}'")
-    if RunStatus(record.status).finished:
-        raise InvalidStateError(f"run {run_id} already {record.status}")
-    now = time.time()
-    open_steps: list[Event] = []
-    if record.status == RunStatus.WAITING:  # no process drives it: close its waiting steps here
-        state = RunState.replay(store.events(run_id))
-        open_steps = [
-            Event("step_cancelled", key, {"error": "run cancelled"}, now)
-            for key, step in state.steps.items()
-            if step.status in (StepStatus.RUNNING, StepStatus.WAITING)
-        ]
-    store.append(
-        run_id,
-        [*open_steps, Event("run_cancelled", None, {"error": "cancelled by request"}, now)],
-        {
-            "status": str(RunStatus.CANCELLED),
-            "finished_at": time.time(),
-            "error": "cancelled by request",
-        },
-    )
-    return store.run(run_id)  # type: ignore[return-value]
-
-
-def decide_approval(
-    store: Store, run_id: str, step: str, *, approved: bool, by: str, comment: str | None
-) -> None:
-    """Record an approval decision for a waiting step (the caller then resumes the run)."""
-    record = store.run(run_id)
-    if record is None:
-        raise RunNotFoundError(f"no run with id '{run_id}'")
-    if record.status in (RunStatus.CANCELLED, RunStatus.SUCCEEDED):
-        raise InvalidStateError(f"run {run_id} is {record.status}; nothing to approve")
-    state = RunState.replay(store.events(run_id))
-    waiting = sorted(k for k, r in state.steps.items() if r.status is StepStatus.WAITING)
-    if step not in waiting:
-        hint = f"; waiting: {', '.join(waiting)}" if waiting else "; no step is waiting"
-        raise InvalidStateError(f"step '{step}' of run {run_id} is not waiting for approval{hint}")
-    store.append(
-        run_id,
-        [
-            Event(
-                "approval_decided",
-                step,
-                {"approved": approved, "by": by, "comment": comment},
-                time.time(),
-            )
-        ],
-    )
-
-
-def _result(
-    run_id: str,
-    workflow: str,
-    status: RunStatus,
-    state: RunState,
-    outputs: dict[str, Any] | None,
-    error: str | None,
-) -> RunResult:
-    return RunResult(run_id, workflow, status, outputs, state, error)
-
-
-def _step_json(key: str, record: StepRecord) -> dict[str, Any]:
-    duration = None
-    if record.started_at and record.finished_at:
-        duration = round((record.finished_at - record.started_at) * 1000, 3)
-    return {
-        "step": key,
-        "status": str(record.status) if record.status else "pending",
-        "model": record.model,
-        "attempts": record.attempts,
-        "cost": round(record.cost, 8),
-        "cached": record.cached,
-        "duration_ms": duration,
-        "error": record.error,
-    }
-
-
-def _lineage(key: str, record: StepRecord) -> dict[str, Any]:
-    entry: dict[str, Any] = {"step": key, "model": record.model, "cached": record.cached}
-    for extra in ("fallback_from", "members"):
-        if extra in record.info:
-            entry[extra] = record.info[extra]
-    if record.decision:
-        entry["why"] = record.decision.get("reason")
-    return entry

@@ -47,7 +47,20 @@ RUN_TRANSITIONS: dict[str, RunStatus] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """An event the transition table does not allow: skipped by a tolerant replay."""
+
+    seq: int
+    type: str
+    step: str | None
+    reason: str
+
+    def describe(self, run_id: str) -> str:
+        return f"run {run_id}, event {self.seq} ({self.type}): {self.reason}"
+
+
+@dataclass(slots=True)
 class StepRecord:
     """What the log says about one step key."""
 
@@ -74,12 +87,19 @@ class RunState:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] | None = None
     error: str | None = None
+    anomalies: list[Anomaly] = field(default_factory=list)
 
     @classmethod
     def replay(cls, events: Iterable[Event]) -> RunState:
+        """Rebuild the state from a stored log. An impossible event does not stop the replay:
+        it is skipped and listed in :attr:`anomalies` (``podium runs repair`` quarantines it).
+        """
         state = cls()
         for event in events:
-            state.apply(event)
+            try:
+                state.apply(event)
+            except InvalidStateError as exc:
+                state.anomalies.append(Anomaly(event.seq, event.type, event.step, str(exc)))
         return state
 
     def apply(self, event: Event) -> None:

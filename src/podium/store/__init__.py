@@ -4,16 +4,40 @@
 :class:`Store` and passes the same conformance tests.
 """
 
+from podium.store._json import dumps as encode_json
 from podium.store._memory import MemoryStore
-from podium.store._protocol import Event, ModelRecord, RunRecord, Store
+from podium.store._protocol import (
+    Decision,
+    Event,
+    ModelRecord,
+    Quarantined,
+    RunBrief,
+    RunRecord,
+    Store,
+)
 from podium.store._sql import SqlStore
 
 
-def open_store(url: str | None) -> Store:
-    """A :class:`SqlStore` for a database URL, or a :class:`MemoryStore` for ``None``/``memory``."""
+def open_store(url: str | None, *, synchronous: str = "NORMAL") -> Store:
+    """A :class:`SqlStore` for a database URL, or a :class:`MemoryStore` for ``None``/``memory``.
+
+    ``synchronous`` is SQLite's commit guarantee (see :class:`SqlStore`).
+    """
     if url in (None, "", "memory"):
         return MemoryStore()
-    return SqlStore(url)
+    return SqlStore(url, synchronous=synchronous)
 
 
-__all__ = ["Event", "MemoryStore", "ModelRecord", "RunRecord", "SqlStore", "Store", "open_store"]
+__all__ = [
+    "Decision",
+    "Event",
+    "MemoryStore",
+    "ModelRecord",
+    "Quarantined",
+    "RunBrief",
+    "RunRecord",
+    "SqlStore",
+    "Store",
+    "encode_json",
+    "open_store",
+]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from podium._types import JSONObject
-from podium.errors import StoreError
+from podium.errors import LeaseLostError, StoreError
 from podium.store._json import dumps as _dumps
-from podium.store._protocol import Event, ModelRecord, RunRecord
+from podium.store._protocol import Decision, Event, ModelRecord, Quarantined, RunBrief, RunRecord
+from podium.store._tables import OPEN_STATUSES, runs_table
 
 
 class MemoryStore:
@@ -23,10 +26,15 @@ class MemoryStore:
         self._models: dict[tuple[str, str], ModelRecord] = {}
         self._contracts: dict[str, JSONObject] = {}
         self._runs: dict[str, RunRecord] = {}
-        self._events: dict[str, list[tuple[str]]] = {}  # one JSON batch per append
+        # (seq, type, step, data as JSON, ts): kept encoded, as a database would keep it
+        self._events: dict[str, list[tuple[int, str, str | None, str, float]]] = {}
+        self._seq = 0
+        self._removed: dict[str, dict[int, Quarantined]] = {}
+        self._decisions: dict[str, dict[str, JSONObject]] = {}
         self._cache: dict[str, JSONObject] = {}
         self._documents: dict[str, dict[str, JSONObject]] = {}
         self._definitions: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def put_model(self, record: ModelRecord) -> None:
         self._models[(record.name, record.version)] = record
@@ -41,27 +49,74 @@ class MemoryStore:
         return copy.deepcopy(self._contracts)
 
     def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
-        if run.run_id in self._runs:
-            raise StoreError(f"a run with id '{run.run_id}' already exists")
-        self._definitions[run.run_id] = _dumps(run.definition)
-        self._runs[run.run_id] = replace(
-            run, inputs=copy.deepcopy(run.inputs), outputs=copy.deepcopy(run.outputs), definition={}
-        )
-        self._events[run.run_id] = []
-        self.append(run.run_id, events)
+        with self._lock:
+            if run.run_id in self._runs:
+                raise StoreError(f"a run with id '{run.run_id}' already exists")
+            self._definitions[run.run_id] = _dumps(run.definition)
+            self._runs[run.run_id] = replace(
+                run,
+                inputs=copy.deepcopy(run.inputs),
+                outputs=copy.deepcopy(run.outputs),
+                definition={},
+            )
+            self._events[run.run_id] = []
+            self._add(run.run_id, events)
+
+    def _add(self, run_id: str, events: Sequence[Event]) -> None:
+        log = self._events[run_id]
+        for e in events:
+            self._seq += 1
+            log.append((self._seq, e.type, e.step, e.raw or _dumps(e.data), e.ts))
 
     def append(
-        self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
+        self,
+        run_id: str,
+        events: Sequence[Event],
+        update: dict[str, Any] | None = None,
+        *,
+        fence: int | None = None,
     ) -> list[Event]:
-        # Kept serialised, as a database would: a caller's later change cannot alter the log.
-        self._events[run_id].append((_dumps([(e.type, e.step, e.data, e.ts) for e in events]),))
-        if update:
-            self.update_run(run_id, update)
+        for column in update or ():
+            if column not in runs_table.c:
+                raise StoreError(f"no run column '{column}'")
+        with self._lock:
+            record = self._runs.get(run_id)
+            if record is None:
+                raise StoreError(f"no run with id '{run_id}'")
+            if fence is not None:
+                if record.claim != fence:
+                    raise LeaseLostError(f"run {run_id} was claimed by another process")
+                update = {"heartbeat": time.time(), **(update or {})}
+            self._add(run_id, events)
+            if update:
+                self._runs[run_id] = replace(record, **copy.deepcopy(update))
         return list(events)
+
+    def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
+        with self._lock:
+            record = self._runs.get(run_id)
+            if record is None or record.claim != expected:
+                return None
+            self._runs[run_id] = replace(record, owner=owner, heartbeat=now, claim=expected + 1)
+            return expected + 1
+
+    def heartbeat(self, run_id: str, *, fence: int, now: float) -> bool:
+        with self._lock:
+            record = self._runs.get(run_id)
+            if record is None or record.claim != fence:
+                return False
+            self._runs[run_id] = replace(record, heartbeat=now)
+            return True
 
     def run(self, run_id: str) -> RunRecord | None:
         record = self._runs.get(run_id)
         return self._copy_out(record) if record else None
+
+    def run_brief(self, run_id: str) -> RunBrief | None:
+        record = self._runs.get(run_id)
+        if record is None:
+            return None
+        return RunBrief(record.status, record.owner, record.heartbeat, record.claim)
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         ordered = sorted(self._runs.values(), key=lambda r: r.started_at, reverse=True)
@@ -76,13 +131,45 @@ class MemoryStore:
         )
 
     def events(self, run_id: str) -> list[Event]:
-        flat = [e for (batch,) in self._events.get(run_id, []) for e in json.loads(batch)]
+        removed = self._removed.get(run_id, {})
         return [
-            Event(kind, step, data, ts, seq) for seq, (kind, step, data, ts) in enumerate(flat, 1)
+            Event(kind, step, json.loads(data), ts, seq)
+            for seq, kind, step, data, ts in self._events.get(run_id, [])
+            if seq not in removed
         ]
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
-        self._runs[run_id] = replace(self._runs[run_id], **copy.deepcopy(update))
+        with self._lock:
+            self._runs[run_id] = replace(self._runs[run_id], **copy.deepcopy(update))
+
+    def decide(self, run_id: str, step: str, decision: JSONObject, ts: float) -> Decision:
+        with self._lock:
+            record = self._runs.get(run_id)
+            if record is None or record.status not in OPEN_STATUSES:
+                return Decision(False, run_status=record.status if record else None)
+            made = self._decisions.setdefault(run_id, {})
+            if step in made:
+                return Decision(False, existing=copy.deepcopy(made[step]))
+            made[step] = copy.deepcopy(decision)
+            self._add(run_id, [Event("approval_decided", step, decision, ts)])
+            return Decision(True)
+
+    def decisions(self, run_id: str) -> dict[str, JSONObject]:
+        return copy.deepcopy(self._decisions.get(run_id, {}))
+
+    def quarantine(self, run_id: str, seqs: Sequence[int], reason: str) -> int:
+        with self._lock:
+            wanted = set(seqs)
+            removed = self._removed.setdefault(run_id, {})
+            moved = 0
+            for event in self.events(run_id):
+                if event.seq in wanted:
+                    removed[event.seq] = Quarantined(event, reason, time.time())
+                    moved += 1
+            return moved
+
+    def quarantined(self, run_id: str) -> list[Quarantined]:
+        return [q for _, q in sorted(self._removed.get(run_id, {}).items())]
 
     def put_document(self, kind: str, key: str, value: JSONObject) -> None:
         self._documents.setdefault(kind, {})[key] = copy.deepcopy(value)

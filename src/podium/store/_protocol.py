@@ -11,13 +11,18 @@ from podium._types import JSONObject
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One entry of a run's event log. ``step`` is the step key (``a``, ``m[3]``, ``l#2/x``)."""
+    """One entry of a run's event log. ``step`` is the step key (``a``, ``m[3]``, ``l#2/x``).
+
+    ``raw``, when set, is ``data`` already encoded as JSON (a writer that measured the
+    size of an output does not encode it twice).
+    """
 
     type: str
     step: str | None = None
     data: JSONObject = field(default_factory=dict)
     ts: float = 0.0
     seq: int = 0
+    raw: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class RunRecord:
     parent_run_id: str | None = None
     owner: str | None = None
     heartbeat: float | None = None
+    claim: int = 0
 
     def to_json(self) -> JSONObject:
         return {
@@ -50,6 +56,36 @@ class RunRecord:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RunBrief:
+    """The few columns a driving process polls: status, who holds the run, and its claim."""
+
+    status: str
+    owner: str | None
+    heartbeat: float | None
+    claim: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of :meth:`Store.decide`: recorded, or why not."""
+
+    recorded: bool
+    existing: JSONObject | None = None
+    """The decision already made for the step, when this one was refused for that."""
+    run_status: str | None = None
+    """The run's status, when this one was refused because the run is not open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """An event moved out of a run's log by a repair, with the reason."""
+
+    event: Event
+    reason: str
+    at: float
+
+
 @dataclass(frozen=True)
 class ModelRecord:
     """A stored model manifest."""
@@ -61,7 +97,14 @@ class ModelRecord:
 
 
 class Store(Protocol):
-    """Persistence for the registry, runs and their event logs, and the result cache."""
+    """Persistence for the registry, runs and their event logs, and the result cache.
+
+    Runs are driven by one process at a time. A process *claims* a run with
+    :meth:`claim_run`, a compare-and-set on the run's ``claim`` counter, and passes the
+    claim it holds as ``fence`` to :meth:`append` and :meth:`heartbeat`: once another
+    process has claimed the run (a forced resume, a cancel), the old holder's writes are
+    refused with :class:`~podium.errors.LeaseLostError` and nothing of them is stored.
+    """
 
     durable: bool
 
@@ -74,8 +117,33 @@ class Store(Protocol):
     # runs
     def create_run(self, run: RunRecord, events: Sequence[Event]) -> None: ...
     def append(
-        self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
+        self,
+        run_id: str,
+        events: Sequence[Event],
+        update: dict[str, Any] | None = None,
+        *,
+        fence: int | None = None,
     ) -> list[Event]: ...
+    def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
+        """Take the run if its claim is still ``expected``: the new claim, or ``None``."""
+        ...
+
+    def heartbeat(self, run_id: str, *, fence: int, now: float) -> bool:
+        """Refresh the holder's heartbeat; ``False`` if the run was claimed by another."""
+        ...
+
+    def run_brief(self, run_id: str) -> RunBrief | None: ...
+    def decide(self, run_id: str, step: str, decision: JSONObject, ts: float) -> Decision:
+        """Record the one decision of a waiting step (and its ``approval_decided`` event),
+        unless the step was already decided or the run is no longer open."""
+        ...
+
+    def decisions(self, run_id: str) -> dict[str, JSONObject]: ...
+    def quarantine(self, run_id: str, seqs: Sequence[int], reason: str) -> int:
+        """Move events out of the run's log into quarantine; returns how many moved."""
+        ...
+
+    def quarantined(self, run_id: str) -> list[Quarantined]: ...
     def run(self, run_id: str) -> RunRecord | None: ...
     def runs(self, limit: int = 50) -> list[RunRecord]: ...
     def events(self, run_id: str) -> list[Event]: ...

@@ -10,122 +10,100 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    select,
-    update,
-)
+from sqlalchemy import Connection, create_engine, event, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from podium._types import JSONObject
-from podium.errors import StoreError
+from podium.errors import DatabaseFileError, LeaseLostError, StoreError
 from podium.store._json import dumps as _dumps
-from podium.store._protocol import Event, ModelRecord, RunRecord
-
-metadata = MetaData()
-
-models_table = Table(
-    "podium_models",
-    metadata,
-    Column("name", String(200), primary_key=True),
-    Column("version", String(64), primary_key=True),
-    Column("spec", Text, nullable=False),
-    Column("registered_at", Float, nullable=False),
+from podium.store._protocol import (
+    Decision,
+    Event,
+    ModelRecord,
+    Quarantined,
+    RunBrief,
+    RunRecord,
 )
-contracts_table = Table(
-    "podium_contracts",
+from podium.store._sqlite import SqliteWriter
+from podium.store._tables import (
+    JSON_COLUMNS,
+    OPEN_STATUSES,
+    cache_table,
+    contracts_table,
+    decisions_table,
+    documents_table,
+    events_table,
     metadata,
-    Column("capability", String(200), primary_key=True),
-    Column("contract", Text, nullable=False),
-)
-runs_table = Table(
-    "podium_runs",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("workflow", String(200), nullable=False),
-    Column("status", String(16), nullable=False, index=True),
-    Column("started_at", Float, nullable=False, index=True),
-    Column("finished_at", Float),
-    Column("inputs", Text, nullable=False),
-    Column("outputs", Text),
-    Column("cost", Float, nullable=False, default=0.0),
-    Column("error", Text),
-    Column("definition", Text, nullable=False),
-    Column("parent_run_id", String(64)),
-    Column("owner", String(200)),
-    Column("heartbeat", Float),
-)
-events_table = Table(
-    "podium_events",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False, index=True),
-    Column("ts", Float, nullable=False),
-    Column("type", String(32), nullable=False),
-    Column("step", String(400)),
-    Column("data", Text, nullable=False),
-)
-cache_table = Table(
-    "podium_cache",
-    metadata,
-    Column("key", String(128), primary_key=True),
-    Column("value", Text, nullable=False),
+    models_table,
+    quarantine_table,
+    runs_table,
 )
 
-documents_table = Table(
-    "podium_documents",
-    metadata,
-    Column("kind", String(64), primary_key=True),
-    Column("key", String(400), primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("updated_at", Float, nullable=False),
-)
-
-_JSON_COLUMNS = ("inputs", "outputs", "definition")
-_INSERT_EVENT = "INSERT INTO podium_events (run_id, ts, type, step, data) VALUES (?, ?, ?, ?, ?)"
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+def reason(exc: BaseException) -> str:
+    """The driver's own message, on one line (no SQL, no links)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return " ".join(text.split()) or type(exc).__name__
 
 
 class SqlStore:
-    """Durable store. Each :meth:`append` is one transaction (a group commit of its events)."""
+    """Durable store. Each :meth:`append` is one transaction (a group commit of its events).
+
+    On SQLite, ``synchronous`` is the commit guarantee: ``NORMAL`` (the default, in WAL
+    mode) survives a crash of the process but may lose the last commits in a power cut;
+    ``FULL`` survives both, at the cost of an fsync per commit.
+    """
 
     durable = True
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
         self.url = url
         self._sqlite = url.startswith("sqlite")
+        mode = synchronous.upper()
+        if mode not in SYNCHRONOUS:
+            raise DatabaseFileError(
+                f"must be one of {', '.join(s.lower() for s in SYNCHRONOUS)}, not {synchronous!r}",
+                field="PODIUM_SQLITE_SYNCHRONOUS",
+            )
+        self._path: Path | None = None
         if self._sqlite and ":memory:" not in url:
-            path = url.split("///", 1)[-1]
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._path = Path(url.split("///", 1)[-1])
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            if _empty_and_settled(self._path):
+                raise DatabaseFileError(
+                    "the database file is empty (0 bytes), so it holds no Podium store; "
+                    "remove it to start a new store",
+                    file=str(self._path),
+                )
         try:
             self._engine: Engine = create_engine(url, future=True)
             if self._sqlite:
-                event.listen(self._engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self._engine)
-            _add_missing_columns(self._engine)
+
+                def pragmas(dbapi_connection: Any, _record: Any) -> None:
+                    cursor = dbapi_connection.cursor()
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute(f"PRAGMA synchronous={mode}")
+                    cursor.execute("PRAGMA busy_timeout=10000")
+                    cursor.close()
+
+                event.listen(self._engine, "connect", pragmas)
+            _create_schema(self._engine)
             self._conn: Connection = self._engine.connect()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open database {self._safe_url()}: {exc}") from None
+            if self._path is not None and isinstance(getattr(exc, "orig", None), sqlite3.Error):
+                raise DatabaseFileError(
+                    f"cannot use this file as a Podium database: {reason(exc)}",
+                    file=str(self._path),
+                ) from None
+            raise StoreError(f"cannot open database {self._safe_url()}: {reason(exc)}") from None
         self._lock = threading.Lock()
+        self._fast = SqliteWriter(self._conn, self._lock) if self._sqlite else None
 
     def _safe_url(self) -> str:
         return (
@@ -134,15 +112,18 @@ class SqlStore:
             else self.url.split("@")[-1]
         )
 
-    def _write(self, *statements: Any) -> None:
+    def _write(self, *statements: Any) -> list[Any]:
+        """Run statements in one transaction; returns each one's row count."""
         with self._lock:
             try:
-                for stmt, params in statements:
-                    self._conn.execute(stmt, params)
+                counts = [self._conn.execute(stmt, params).rowcount for stmt, params in statements]
                 self._conn.commit()
+                return counts
             except SQLAlchemyError as exc:
                 self._conn.rollback()
-                raise StoreError(f"database write failed: {exc}") from None
+                if isinstance(exc, IntegrityError):
+                    raise
+                raise StoreError(f"database write failed: {reason(exc)}") from None
 
     def _read(self, stmt: Any) -> list[Any]:
         with self._lock:
@@ -152,9 +133,9 @@ class SqlStore:
                 return rows
             except SQLAlchemyError as exc:
                 self._conn.rollback()
-                raise StoreError(f"database read failed: {exc}") from None
+                raise StoreError(f"database read failed: {reason(exc)}") from None
 
-    def _upsert(self, table: Table, values: dict[str, Any], keys: list[str]) -> Any:
+    def _upsert(self, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
         insert = sqlite_insert if self._sqlite else pg_insert
         stmt = insert(table).values(**values)
         changes = {k: v for k, v in values.items() if k not in keys}
@@ -198,13 +179,20 @@ class SqlStore:
             "parent_run_id": run.parent_run_id,
             "owner": run.owner,
             "heartbeat": run.heartbeat,
+            "claim": run.claim,
         }
+        if self._fast is not None:
+            self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
+            return
         statements: list[Any] = [(runs_table.insert(), row)]
         if events:
             statements.append(
                 (events_table.insert(), [self._event_row(run.run_id, e) for e in events])
             )
-        self._write(*statements)
+        try:
+            self._write(*statements)
+        except IntegrityError:
+            raise StoreError(f"a run with id '{run.run_id}' already exists") from None
 
     @staticmethod
     def _event_row(run_id: str, e: Event) -> dict[str, Any]:
@@ -213,67 +201,89 @@ class SqlStore:
             "ts": e.ts,
             "type": e.type,
             "step": e.step,
-            "data": _dumps(e.data),
+            "data": e.raw if e.raw is not None else _dumps(e.data),
         }
+
+    @staticmethod
+    def _event_tuple(run_id: str, e: Event) -> tuple[Any, ...]:
+        return (run_id, e.ts, e.type, e.step, e.raw if e.raw is not None else _dumps(e.data))
 
     def append(
-        self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None = None
+        self,
+        run_id: str,
+        events: Sequence[Event],
+        update: dict[str, Any] | None = None,
+        *,
+        fence: int | None = None,
     ) -> list[Event]:
-        if self._sqlite:
-            self._append_sqlite(run_id, events, update)
+        for column in update or ():
+            if column not in runs_table.c:
+                raise StoreError(f"no run column '{column}'")
+        if self._fast is not None:
+            rows = [self._event_tuple(run_id, e) for e in events]
+            self._fast.append(run_id, rows, _encode_update(update), fence)
             return list(events)
         statements: list[Any] = []
+        values = _encode_update(update) or {}
+        if fence is not None and "heartbeat" not in values:
+            values["heartbeat"] = time.time()
+            fenced = _run_where(run_id).where(func.coalesce(runs_table.c.claim, 0) == fence)
+            statements.append((fenced.values(**values), None))
+        elif values:
+            statements.append((_run_where(run_id).values(**values), None))
         if events:
             statements.append((events_table.insert(), [self._event_row(run_id, e) for e in events]))
-        if update:
-            statements.append(self._run_update(run_id, update))
-        if statements:
-            self._write(*statements)
+        if not statements:
+            return list(events)
+        with self._lock:
+            try:
+                first = self._conn.execute(*statements[0])
+                if fence is not None and first.rowcount == 0:
+                    self._conn.rollback()
+                    raise LeaseLostError(f"run {run_id} was claimed by another process")
+                for stmt, params in statements[1:]:
+                    self._conn.execute(stmt, params)
+                self._conn.commit()
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database write failed: {reason(exc)}") from None
         return list(events)
 
-    def _append_sqlite(
-        self, run_id: str, events: Sequence[Event], update: dict[str, Any] | None
-    ) -> None:
-        """The hot path of every run: plain DB-API calls, one transaction, no SQL compilation."""
-        with self._lock:
-            raw = self._conn.connection.driver_connection
-            assert raw is not None
-            try:
-                if events:
-                    raw.executemany(
-                        _INSERT_EVENT,
-                        [(run_id, e.ts, e.type, e.step, _dumps(e.data)) for e in events],
-                    )
-                if update:
-                    for column in update:
-                        if column not in runs_table.c:
-                            raise StoreError(f"no run column '{column}'")
-                    values = [
-                        _dumps(v) if k in _JSON_COLUMNS and v is not None else v
-                        for k, v in update.items()
-                    ]
-                    assignments = ", ".join(f"{k} = ?" for k in update)
-                    raw.execute(  # column names checked against the table above
-                        f"UPDATE podium_runs SET {assignments} WHERE run_id = ?",  # noqa: S608
-                        [*values, run_id],
-                    )
-                raw.commit()
-            except sqlite3.Error as exc:
-                raw.rollback()
-                raise StoreError(f"database write failed: {exc}") from None
+    def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
+        claimed = expected + 1
+        stmt = (
+            _run_where(run_id)
+            .where(func.coalesce(runs_table.c.claim, 0) == expected)
+            .values(owner=owner, heartbeat=now, claim=claimed)
+        )
+        [count] = self._write((stmt, None))
+        return claimed if count == 1 else None
 
-    def _run_update(self, run_id: str, update: dict[str, Any]) -> Any:
-        values = {
-            k: (_dumps(v) if k in _JSON_COLUMNS and v is not None else v) for k, v in update.items()
-        }
-        return (update_stmt_for(run_id).values(**values), None)
+    def heartbeat(self, run_id: str, *, fence: int, now: float) -> bool:
+        stmt = (
+            _run_where(run_id)
+            .where(func.coalesce(runs_table.c.claim, 0) == fence)
+            .values(heartbeat=now)
+        )
+        [count] = self._write((stmt, None))
+        return bool(count == 1)
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
-        self._write(self._run_update(run_id, update))
+        self._write((_run_where(run_id).values(**(_encode_update(update) or {})), None))
 
     def run(self, run_id: str) -> RunRecord | None:
         rows = self._read(select(runs_table).where(runs_table.c.run_id == run_id))
         return self._run_record(rows[0]) if rows else None
+
+    def run_brief(self, run_id: str) -> RunBrief | None:
+        t = runs_table
+        rows = self._read(
+            select(t.c.status, t.c.owner, t.c.heartbeat, t.c.claim).where(t.c.run_id == run_id)
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return RunBrief(r.status, r.owner, r.heartbeat, r.claim or 0)
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         stmt = select(runs_table).order_by(runs_table.c.started_at.desc()).limit(limit)
@@ -295,13 +305,84 @@ class SqlStore:
             parent_run_id=r.parent_run_id,
             owner=r.owner,
             heartbeat=r.heartbeat,
+            claim=r.claim or 0,
         )
 
     def events(self, run_id: str) -> list[Event]:
-        stmt = (
-            select(events_table).where(events_table.c.run_id == run_id).order_by(events_table.c.seq)
-        )
+        t = events_table
+        stmt = select(t).where(t.c.run_id == run_id).order_by(t.c.seq)
         return [Event(r.type, r.step, json.loads(r.data), r.ts, r.seq) for r in self._read(stmt)]
+
+    # approvals -------------------------------------------------------------------------------
+    def decide(self, run_id: str, step: str, decision: JSONObject, ts: float) -> Decision:
+        open_run = (
+            select(runs_table.c.run_id)
+            .where(runs_table.c.run_id == run_id, runs_table.c.status.in_(OPEN_STATUSES))
+            .exists()
+        )
+        guarded = decisions_table.insert().from_select(
+            ["run_id", "step", "decision", "decided_at"],
+            select(literal(run_id), literal(step), literal(_dumps(decision)), literal(ts)).where(
+                open_run
+            ),
+        )
+        event_row = self._event_row(run_id, Event("approval_decided", step, decision, ts))
+        with self._lock:
+            try:
+                inserted = self._conn.execute(guarded).rowcount
+                if inserted == 1:
+                    self._conn.execute(events_table.insert(), event_row)
+                self._conn.commit()
+            except IntegrityError:
+                self._conn.rollback()
+                inserted = 0
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database write failed: {reason(exc)}") from None
+        if inserted == 1:
+            return Decision(True)
+        existing = self.decisions(run_id).get(step)
+        if existing is not None:
+            return Decision(False, existing=existing)
+        brief = self.run_brief(run_id)
+        return Decision(False, run_status=brief.status if brief else None)
+
+    def decisions(self, run_id: str) -> dict[str, JSONObject]:
+        t = decisions_table
+        rows = self._read(select(t.c.step, t.c.decision).where(t.c.run_id == run_id))
+        return {r.step: json.loads(r.decision) for r in rows}
+
+    # repair ----------------------------------------------------------------------------------
+    def quarantine(self, run_id: str, seqs: Sequence[int], reason_text: str) -> int:
+        if not seqs:
+            return 0
+        e, q = events_table, quarantine_table
+        chosen = e.c.run_id == run_id, e.c.seq.in_(list(seqs))
+        copy = q.insert().from_select(
+            ["seq", "run_id", "ts", "type", "step", "data", "reason", "quarantined_at"],
+            select(
+                e.c.seq,
+                e.c.run_id,
+                e.c.ts,
+                e.c.type,
+                e.c.step,
+                e.c.data,
+                literal(reason_text),
+                literal(time.time()),
+            ).where(*chosen),
+        )
+        counts = self._write((copy, None), (e.delete().where(*chosen), None))
+        return int(counts[1])
+
+    def quarantined(self, run_id: str) -> list[Quarantined]:
+        q = quarantine_table
+        rows = self._read(select(q).where(q.c.run_id == run_id).order_by(q.c.seq))
+        return [
+            Quarantined(
+                Event(r.type, r.step, json.loads(r.data), r.ts, r.seq), r.reason, r.quarantined_at
+            )
+            for r in rows
+        ]
 
     # documents -------------------------------------------------------------------------------
     def put_document(self, kind: str, key: str, value: JSONObject) -> None:
@@ -338,9 +419,42 @@ class SqlStore:
             self._engine.dispose()
 
 
-def update_stmt_for(run_id: str) -> Any:
+def _run_where(run_id: str) -> Any:
     """``UPDATE podium_runs ... WHERE run_id = :run_id``."""
     return update(runs_table).where(runs_table.c.run_id == run_id)
+
+
+def _encode_update(update: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not update:
+        return None
+    return {k: (_dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in update.items()}
+
+
+def _empty_and_settled(path: Path) -> bool:
+    """An existing zero-byte file that nobody is creating right now (SQLite writes its header
+    at once, so a fresh store is empty only for an instant)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return info.st_size == 0 and time.time() - info.st_mtime > 2.0
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables and columns. Two processes opening a new store at once may
+    race to create a table: the loser finds it made and goes on."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine)
+            _add_missing_columns(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            text = reason(exc).lower()
+            if attempt == 4 or ("already exists" not in text and "duplicate" not in text):
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 def _add_missing_columns(engine: Engine) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from podium.engine._runner import LEASE_S, OWNER, live_owner
+from podium.engine._control import LEASE_S, OWNER, live_owner
 from podium.store import RunRecord
 
 

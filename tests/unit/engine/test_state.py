@@ -228,9 +228,20 @@ def test_refused_event_for_a_new_step_leaves_no_record() -> None:
     assert "ghost" not in state.steps
 
 
-def test_invalid_transition_in_replay_raises() -> None:
-    with pytest.raises(InvalidStateError, match="cannot go from new by step_succeeded"):
-        RunState.replay([ev("run_started"), ev("step_succeeded", "x", output=1)])
+def test_replay_skips_an_impossible_event_and_names_it() -> None:
+    events = [
+        ev("run_started"),
+        Event("step_succeeded", "x", {"output": 1}, 1.0, seq=7),
+        ev("step_started", "y"),
+        ev("step_succeeded", "y", output=2),
+    ]
+    state = RunState.replay(events)
+    [anomaly] = state.anomalies
+    assert (anomaly.seq, anomaly.type, anomaly.step) == (7, "step_succeeded", "x")
+    assert "cannot go from new by step_succeeded" in anomaly.reason
+    assert "event 7" in anomaly.describe("r1") and "run r1" in anomaly.describe("r1")
+    assert "x" not in state.steps  # skipped, and the rest of the run still reads
+    assert state.steps["y"].status is S.SUCCEEDED and state.steps["y"].output == 2
 
 
 def test_transition_table_is_exactly_what_apply_enforces() -> None:

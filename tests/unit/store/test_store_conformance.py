@@ -23,8 +23,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         backend.close()
 
 
-def run(run_id: str, started_at: float, **fields: object) -> RunRecord:
-    return RunRecord(run_id, "flow", "running", started_at, **fields)  # type: ignore[arg-type]
+def run(run_id: str, started_at: float, status: str = "running", **fields: object) -> RunRecord:
+    return RunRecord(run_id, "flow", status, started_at, **fields)  # type: ignore[arg-type]
 
 
 def event(type_: str, step: str | None = None, ts: float = 1.0, **data: object) -> Event:
@@ -280,3 +280,99 @@ def test_documents_roundtrip(store) -> None:
     assert store.get_document("stats", "a@1.0.0") == {"calls": 4}
     store.delete_document("stats", "a@1.0.0")
     assert set(store.documents("stats")) == {"b@1.0.0"}
+
+
+# --------------------------------------------------------------------------- claims and fences
+
+
+def test_claim_is_a_compare_and_set(store: Store) -> None:
+    store.create_run(run("r1", 1.0, owner="a:1", heartbeat=1.0, claim=1), [])
+    assert store.claim_run("r1", "b:2", expected=0, now=5.0) is None  # stale expectation
+    assert store.claim_run("r1", "b:2", expected=1, now=5.0) == 2
+    assert store.claim_run("r1", "c:3", expected=1, now=6.0) is None  # lost the race
+    brief = store.run_brief("r1")
+    assert brief is not None
+    assert (brief.status, brief.owner, brief.heartbeat, brief.claim) == ("running", "b:2", 5.0, 2)
+    assert store.claim_run("nope", "b:2", expected=0, now=1.0) is None
+    assert store.run_brief("nope") is None
+
+
+def test_a_fenced_append_is_refused_once_another_claims_the_run(store: Store) -> None:
+    from podium.errors import LeaseLostError
+
+    store.create_run(run("r1", 1.0, claim=1), [event("run_started")])
+    store.append("r1", [event("step_started", "a")], {"cost": 0.5}, fence=1)
+    assert store.claim_run("r1", "other:9", expected=1, now=2.0) == 2
+    with pytest.raises(LeaseLostError):
+        store.append("r1", [event("step_succeeded", "a")], {"status": "succeeded"}, fence=1)
+    got = store.run("r1")
+    assert got is not None and got.status == "running" and got.cost == 0.5
+    assert [e.type for e in store.events("r1")] == ["run_started", "step_started"]  # nothing
+    store.append("r1", [event("step_succeeded", "a")], fence=2)
+    assert len(store.events("r1")) == 3
+
+
+def test_a_fenced_append_refreshes_the_heartbeat_unless_told_otherwise(store: Store) -> None:
+    store.create_run(run("r1", 1.0, heartbeat=1.0, claim=1), [])
+    store.append("r1", [], fence=1)
+    brief = store.run_brief("r1")
+    assert brief is not None and brief.heartbeat is not None and brief.heartbeat > 1.0
+    store.append("r1", [], {"heartbeat": None, "status": "waiting"}, fence=1)
+    brief = store.run_brief("r1")
+    assert brief is not None and brief.heartbeat is None and brief.status == "waiting"
+
+
+def test_heartbeat_is_fenced(store: Store) -> None:
+    store.create_run(run("r1", 1.0, heartbeat=1.0, claim=3), [])
+    assert store.heartbeat("r1", fence=3, now=7.0)
+    assert not store.heartbeat("r1", fence=2, now=8.0)
+    assert store.run_brief("r1").heartbeat == 7.0  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def test_a_step_is_decided_once(store: Store) -> None:
+    store.create_run(run("r1", 1.0, status="waiting"), [event("run_started")])
+    first = store.decide("r1", "gate", {"approved": True, "by": "ann"}, 2.0)
+    second = store.decide("r1", "gate", {"approved": False, "by": "bob"}, 3.0)
+    assert first.recorded and not second.recorded
+    assert second.existing == {"approved": True, "by": "ann"}
+    assert store.decisions("r1") == {"gate": {"approved": True, "by": "ann"}}
+    decided = [e for e in store.events("r1") if e.type == "approval_decided"]
+    assert [(e.step, e.data) for e in decided] == [("gate", {"approved": True, "by": "ann"})]
+    assert store.decide("r1", "other", {"approved": True}, 4.0).recorded
+
+
+def test_no_decision_for_a_closed_run(store: Store) -> None:
+    store.create_run(run("r1", 1.0, status="cancelled"), [])
+    outcome = store.decide("r1", "gate", {"approved": True}, 2.0)
+    assert not outcome.recorded and outcome.existing is None
+    assert outcome.run_status == "cancelled"
+    assert store.decisions("r1") == {} and store.events("r1") == []
+    assert store.decide("missing", "gate", {"approved": True}, 2.0).run_status is None
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def test_quarantine_moves_events_out_of_the_log(store: Store) -> None:
+    store.create_run(run("r1", 1.0), [event("run_started"), event("step_succeeded", "x", 2.0)])
+    store.append("r1", [event("step_started", "y", 3.0)])
+    bad = store.events("r1")[1]
+    assert store.quarantine("r1", [bad.seq], "step 'x' cannot go from new") == 1
+    assert [e.type for e in store.events("r1")] == ["run_started", "step_started"]
+    [moved] = store.quarantined("r1")
+    assert moved.event.seq == bad.seq and moved.event.type == "step_succeeded"
+    assert moved.event.step == "x" and moved.reason == "step 'x' cannot go from new"
+    assert store.quarantine("r1", [bad.seq], "again") == 0  # already gone
+    assert store.quarantine("r1", [], "nothing") == 0
+    seqs = [e.seq for e in store.events("r1")]
+    store.append("r1", [event("step_succeeded", "y", 4.0)])
+    assert [e.seq for e in store.events("r1")][:2] == seqs  # sequence numbers are stable
+
+
+def test_pre_encoded_event_data_is_stored_as_given(store: Store) -> None:
+    store.create_run(run("r1", 1.0), [])
+    store.append("r1", [Event("step_succeeded", "a", {"output": 1}, 1.0, raw='{"output":1}')])
+    assert store.events("r1")[0].data == {"output": 1}

@@ -1,0 +1,205 @@
+"""Races between real processes on one store: exactly one of them wins, the other says why.
+
+Each race is repeated many times, enough to catch one that is lost one time in ten.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import Cli
+
+TRIALS = 20
+
+CHAIN = """
+name: chain
+inputs: {tag: string}
+steps:
+  s1: {uses: model/recorder, with: {text: "${{ inputs.tag }}-s1"}}
+  s2: {uses: model/recorder, with: {text: "${{ inputs.tag }}-s2", delay: 0.2}, after: [s1]}
+  s3: {uses: model/recorder, with: {text: "${{ inputs.tag }}-s3"}, after: [s2]}
+outputs: {last: "${{ steps.s3.output.text }}"}
+"""
+
+GATED = """
+name: gated
+inputs: {tag: string}
+steps:
+  gate: {approval: {prompt: "go?"}}
+  ship: {uses: model/recorder, with: {text: "${{ inputs.tag }}-ship"}, after: [gate]}
+"""
+
+# Starts TRIALS runs of chain.yaml at once in this process, then waits to be killed: each
+# run has s1 recorded and s2 in flight.
+ORPHANS = f"""
+import asyncio, sys
+import podium
+
+async def main():
+    orch = podium.Orchestrator()
+    runs = [orch.arun("chain.yaml", {{"tag": f"t{{i}}"}}, run_id=f"orphan-{{i}}")
+            for i in range({TRIALS})]
+    await asyncio.gather(*runs)
+
+asyncio.run(main())
+"""
+
+
+def _events(cli: Cli, run_id: str) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(cli.root / "home" / "podium.db") as db:
+        rows = db.execute(
+            "select type, step from podium_events where run_id = ? order by seq", (run_id,)
+        ).fetchall()
+    db.close()
+    return [(t, s) for t, s in rows]
+
+
+def _run_with_tag(cli: Cli, tag: str) -> list[str]:
+    with sqlite3.connect(cli.root / "home" / "podium.db") as db:
+        rows = db.execute(
+            "select run_id from podium_runs where inputs = ?",
+            (json.dumps({"tag": tag}, separators=(",", ":")),),
+        ).fetchall()
+    db.close()
+    return [r[0] for r in rows]
+
+
+def _wait(predicate: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _orphans(cli: Cli) -> list[str]:
+    """TRIALS runs whose process was killed with SIGKILL after their first step."""
+    cli.write("chain.yaml", CHAIN)
+    script = cli.write("orphans.py", ORPHANS)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=cli.env, cwd=cli.root, stderr=subprocess.PIPE
+    )
+
+    def first_steps_recorded() -> bool:
+        lines = cli.lines()
+        return sum(line.endswith("-s1") for line in lines) == TRIALS
+
+    _wait(first_steps_recorded)
+    time.sleep(0.05)  # every s1 is committed; every s2 is sleeping
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    return [f"orphan-{i}" for i in range(TRIALS)]
+
+
+@pytest.mark.slow
+def test_two_resumes_at_once_run_the_run_once(cli: Cli) -> None:
+    run_ids = _orphans(cli)
+    outcomes: Counter[str] = Counter()
+    for run_id in run_ids:
+        pair = [cli.popen("runs", "resume", run_id, "--json") for _ in range(2)]
+        done = [p.communicate(timeout=60) + (p.returncode,) for p in pair]
+        codes = sorted(code for _, _, code in done)
+        assert codes == [0, 2], (run_id, done)
+        loser = next(err for _, err, code in done if code == 2)
+        assert loser.count("\n") == 1 and loser.startswith("error: "), loser
+        assert "being run by" in loser or "claimed by" in loser or "nothing to resume" in loser
+        outcomes["held" if "being run" in loser or "claimed" in loser else "finished"] += 1
+        winner = json.loads(next(out for out, _, code in done if code == 0))
+        assert winner["status"] == "succeeded"
+        tag = run_id.replace("orphan-", "t")
+        assert winner["outputs"] == {"last": f"{tag}-s3"}
+    lines = Counter(cli.lines())
+    for i in range(TRIALS):
+        assert lines[f"t{i}-s1"] == 1  # finished before the kill: never again
+        assert lines[f"t{i}-s3"] == 1  # run by exactly one of the two resumes
+        assert lines[f"t{i}-s2"] <= 2  # in flight at the kill, so it may have run twice
+    for run_id in run_ids:
+        shown = cli("runs", "show", run_id, "--json")
+        assert shown.returncode == 0 and "warning" not in shown.stderr, shown.stderr
+        steps = [step for kind, step in _events(cli, run_id) if kind == "step_succeeded"]
+        assert sorted(steps) == ["s1", "s2", "s3"]  # one success each, nothing doubled
+    assert outcomes["held"] > 0
+
+
+@pytest.mark.slow
+def test_approve_and_reject_at_once_decide_once(cli: Cli) -> None:
+    cli.write("gated.yaml", GATED)
+    run_ids = []
+    for i in range(TRIALS):
+        waiting = cli.json("run", "gated.yaml", "-i", f"tag=g{i}")
+        assert waiting["status"] == "waiting"
+        run_ids.append(waiting["run_id"])
+    verdicts: Counter[str] = Counter()
+    for run_id in run_ids:
+        approve = cli.popen("approve", run_id, "gate", "--by", "ann", "--json")
+        reject = cli.popen("approve", run_id, "gate", "--reject", "--by", "bob", "--json")
+        done = {
+            "approve": approve.communicate(timeout=60) + (approve.returncode,),
+            "reject": reject.communicate(timeout=60) + (reject.returncode,),
+        }
+        codes = sorted(code for _, _, code in done.values())
+        assert codes == [0, 2], (run_id, done)
+        winner = next(name for name, (_, _, code) in done.items() if code == 0)
+        loser_err = next(err for _, err, code in done.values() if code == 2)
+        assert "already" in loser_err and loser_err.count("\n") == 1, loser_err
+        verdicts[winner] += 1
+        decided = [e for e in _events(cli, run_id) if e[0] == "approval_decided"]
+        assert len(decided) == 1
+        shown = cli.json("runs", "show", run_id)
+        assert "anomalies" not in shown
+        ship = [s for s in shown["steps"] if s["step"] == "ship"]
+        if winner == "approve":
+            assert shown["status"] == "succeeded" and ship[0]["status"] == "succeeded"
+        else:
+            assert shown["status"] == "succeeded" and ship[0]["status"] == "skipped"
+    assert sum(verdicts.values()) == TRIALS
+
+
+PARALLEL_GATE = """
+name: parallel-gate
+inputs: {tag: string}
+steps:
+  slow: {uses: model/recorder, with: {text: "${{ inputs.tag }}-slow", delay: 1.5}}
+  gate: {approval: {prompt: "go?"}}
+  ship: {uses: model/recorder, with: {text: "${{ inputs.tag }}-ship"}, after: [gate]}
+outputs: {shipped: "${{ steps.ship.output.text }}"}
+"""
+
+
+@pytest.mark.slow
+def test_approving_while_the_run_is_alive_hands_over_cleanly(cli: Cli) -> None:
+    cli.write("parallel.yaml", PARALLEL_GATE)
+    for i in range(10):
+        proc = cli.popen("run", "parallel.yaml", "-i", f"tag=p{i}", "--json")
+        found: list[str] = []
+
+        def requested(tag: str = f"p{i}") -> bool:
+            try:
+                if not found:
+                    found.extend(_run_with_tag(cli, tag))
+                return bool(found) and ("approval_requested", "gate") in _events(cli, found[0])
+            except sqlite3.OperationalError:
+                return False
+
+        _wait(requested)
+        run_id = found[0]
+        approved = cli("approve", run_id, "gate")
+        assert approved.returncode == 0, approved.stderr
+        assert "continues in process" in approved.stdout or "ship" in approved.stdout
+        out, err = proc.communicate(timeout=60)
+        final = cli.json("runs", "show", run_id)
+        assert final["status"] == "succeeded", (final, out, err)
+        assert final["outputs"] == {"shipped": f"p{i}-ship"}
+        if proc.returncode == 0:  # the live process went on with the decision itself
+            assert json.loads(out)["status"] == "succeeded"
+        lines = Counter(cli.lines())
+        assert lines[f"p{i}-ship"] == 1 and lines[f"p{i}-slow"] == 1
+        kinds = [kind for kind, step in _events(cli, run_id) if step == "gate"]
+        assert kinds.count("approval_decided") == 1
