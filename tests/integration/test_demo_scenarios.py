@@ -58,6 +58,34 @@ def test_support_example_runs_every_step(orch: podium.Orchestrator) -> None:
     assert {s["step"] for s in result.steps} == {"intent", "tone", "entities", "customer", "reply"}
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I was charged twice for ORD-12345, please refund me",  # the README's example
+        "Hi, please could you check ORD-12345? The parcel arrived damaged. Thanks, Pablo",
+    ],
+)
+def test_a_polite_complaint_reads_as_one_and_gets_a_fitting_reply(
+    orch: podium.Orchestrator, message: str
+) -> None:
+    result = orch.run(EXAMPLES / "support.yaml", {"message": message, "customer_id": "CUST-1003"})
+    assert result.ok, result.error
+    out = result.outputs
+    assert out["tone"] == "negative"
+    assert out["escalate"] is False  # a complaint, not an angry customer
+    assert "kind words" not in out["reply"] and "I'm sorry about this" in out["reply"]
+    assert "ORD-12345" in out["reply"]
+    tone = next(s for s in result.steps if s["step"] == "tone")
+    assert tone["model"] == "support-tone@1.0.0"  # routed by measured quality (policy best)
+
+
+def test_praise_is_still_thanked(orch: podium.Orchestrator) -> None:
+    message = "Refund for ORD-12345 arrived this morning, thanks so much for the quick help!"
+    result = orch.run(EXAMPLES / "support.yaml", {"message": message, "customer_id": "CUST-1003"})
+    assert result.ok and result.outputs["tone"] == "positive"
+    assert "kind words" in result.outputs["reply"]
+
+
 def test_risk_cascade_escalates_only_uncertain_cases(orch: podium.Orchestrator) -> None:
     cases = held_out(orch.settings.home, "risk")[:60]
     escalated = 0

@@ -29,39 +29,26 @@ from podium._types import JSON, JSONObject
 from podium.adapters._base import AdapterEnv, CallContext
 from podium.errors import ManifestError, ModelCallError
 from podium.registry import ModelSpec, SklearnRuntime
-
-#: Module prefixes whose types a skops file may hold without the manifest trusting them.
-TRUSTED_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.")
+from podium.registry._checks import first_untrusted, skops_types
 
 
 def trusted_types(path: Path, extra: Sequence[str] = ()) -> list[str]:
     """The untrusted types in the skops file at ``path``, if every one is on the allow-list.
 
-    Raises :class:`ManifestError` naming the file and the first type that is not.
+    The allow-list (the registry's ``TRUSTED_PREFIXES`` plus ``extra``) is shared, so what
+    registration accepts is what this adapter loads. Raises :class:`ManifestError` naming
+    the file and the first type that is not on it.
     """
-    import skops.io as sio
-
-    try:
-        reported = sio.get_untrusted_types(file=path)
-    except FileNotFoundError:
-        raise ManifestError("model file not found", file=str(path), field="runtime.path") from None
-    except Exception as exc:
+    reported = skops_types(path)
+    untrusted = first_untrusted(reported, extra)
+    if untrusted is not None:
         raise ManifestError(
-            f"not a readable skops file: {exc}", file=str(path), field="runtime.path"
-        ) from None
-    exact = {name for name in extra if not name.endswith((".", ".*"))}
-    prefixes = TRUSTED_PREFIXES + tuple(
-        name.removesuffix("*") for name in extra if name.endswith((".", ".*"))
-    )
-    for name in reported:
-        if name not in exact and not name.startswith(prefixes):
-            raise ManifestError(
-                f"refusing to load untrusted type '{name}'; add it to runtime.trusted only if "
-                "you trust the file's author",
-                file=str(path),
-                field="runtime.trusted",
-            )
-    return list(reported)
+            f"refusing to load untrusted type '{untrusted}'; add it to runtime.trusted only if "
+            "you trust the file's author",
+            file=str(path),
+            field="runtime.trusted",
+        )
+    return reported
 
 
 def json_value(value: Any) -> JSON:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -37,22 +38,55 @@ def model_json(spec: ModelSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude_none=True)
 
 
-def models_table(specs: list[ModelSpec]) -> Table:
-    table = Table(title=f"{len(specs)} model version(s)", title_justify="left")
-    for column in ("name", "version", "capabilities", "runtime", "cost/call", "latency", "quality"):
-        table.add_column(column)
-    for s in specs:
-        quality = ", ".join(f"{c}={q:.3f}" for c, q in s.quality.items()) or "-"
-        table.add_row(
-            s.name,
-            s.version,
-            ", ".join(s.capabilities),
-            s.runtime.kind,
-            f"{s.cost.per_call:g}",
-            f"{s.latency_ms:g} ms",
-            quality,
-        )
-    return table
+class ModelsTable:
+    """The table of model versions, laid out for the width it is printed at.
+
+    A model's name is never cut: the name column is as wide as the longest name and does
+    not wrap, while the other columns wrap (folding long words) to make room. Only when a
+    name is too long to leave the other columns any room does the name itself fold onto
+    more lines, whole, rather than be cut.
+    """
+
+    #: columns the borders, padding and other six columns need at the least (3 each)
+    RESERVE = 7 * 3 + 1 + 6 * 3
+
+    def __init__(self, specs: list[ModelSpec]) -> None:
+        self.specs = specs
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
+
+    def table(self, width: int | None = None) -> Table:
+        """The table for a console ``width`` columns wide (``None``: as wide as it needs)."""
+        longest = max((len(s.name) for s in self.specs), default=4)
+        fits = width is None or longest + self.RESERVE <= width
+        table = Table(title=f"{len(self.specs)} model version(s)", title_justify="left")
+        table.add_column("name", no_wrap=fits, min_width=longest if fits else None, overflow="fold")
+        for column in ("version", "capabilities", "runtime", "cost/call", "latency", "quality"):
+            table.add_column(column, overflow="fold")
+        for s in self.specs:
+            table.add_row(
+                s.name,
+                s.version,
+                ", ".join(s.capabilities),
+                s.runtime.kind,
+                f"{s.cost.per_call:g}",
+                f"{s.latency_ms:g} ms",
+                _quality(s),
+            )
+        return table
+
+
+def _quality(spec: ModelSpec) -> str:
+    """Prior quality per capability; just the number when the model has one capability."""
+    if list(spec.quality) == spec.capabilities and len(spec.capabilities) == 1:
+        return f"{next(iter(spec.quality.values())):.3f}"
+    return ", ".join(f"{c}={q:.3f}" for c, q in spec.quality.items()) or "-"
+
+
+def models_table(specs: list[ModelSpec]) -> ModelsTable:
+    """Model versions as a table whose name column is never cut (see :class:`ModelsTable`)."""
+    return ModelsTable(specs)
 
 
 def model_detail(spec: ModelSpec) -> Table:

@@ -22,6 +22,7 @@ dx-stacker                  0.00001    a linear model over 8 member probabilitie
 dx-size, dx-texture         0.00002    small linear / naive Bayes model on 9 features
 dx-shape                    0.00003    one depth-4 tree
 vader-sentiment             0.00005    lexicon lookup per token
+support-tone                0.00006    the VADER lookup plus a few complaint-cue regexes
 risk-logistic               0.00005    linear model, 8 features
 crm-lookup                  0.0001     one indexed SQLite query
 intent-classifier           0.0002     TF-IDF over words and character n-grams + linear model
@@ -36,12 +37,13 @@ risk-forest-large           0.005      200 deep trees (a 3 MB compressed file)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from podium.demo import diagnostics, risk, support
-from podium.demo._artifacts import demo_dir, load_metrics, save_metrics
+from podium.demo._artifacts import demo_dir, load_metrics, save_metrics, sha256
 from podium.errors import UserError
 from podium.registry import (
     Cost,
@@ -210,24 +212,35 @@ def _rule_measures() -> dict[str, tuple[str, str, Callable[[], dict[str, float]]
     """Rule-based models: name -> (capability, quality metric, measuring function)."""
     from podium.demo.entities import entity_scores
     from podium.demo.sentiment import sentiment_scores
+    from podium.demo.tone import tone_scores
 
     return {
         "keyword-intent": ("text.intent", "f1_macro", support.keyword_intent_scores),
         "entity-extractor": ("text.entities", "f1_micro", entity_scores),
         "vader-sentiment": ("text.sentiment", "f1_macro", sentiment_scores),
+        "support-tone": ("text.sentiment", "f1_macro", tone_scores),
     }
 
 
+def _code_digest(measure: Callable[[], dict[str, float]]) -> str:
+    """The SHA-256 of the module that holds a rule model and its measure: new rules,
+    new measurement."""
+    source = inspect.getsourcefile(measure)
+    return sha256(Path(source)) if source else ""
+
+
 def measured_quality(home: Path) -> dict[str, dict[str, float]]:
-    """Held-out quality of the rule-based models (cached in ``NAME.metrics.json``)."""
+    """Held-out quality of the rule-based models (cached in ``NAME.metrics.json`` until
+    their code changes)."""
     folder = demo_dir(home)
     found: dict[str, dict[str, float]] = {}
     for name, (capability, metric, measure) in _rule_measures().items():
+        digest = _code_digest(measure)
         record = load_metrics(folder, name)
-        if record is None:
+        if record is None or record.get("code_sha256") != digest:
             scores = measure()
-            save_metrics(folder, name, None, {**scores, "quality": scores[metric]})
-            record = {**scores, "quality": scores[metric]}
+            record = {**scores, "quality": scores[metric], "code_sha256": digest}
+            save_metrics(folder, name, None, record)
         found[name] = {capability: float(record["quality"])}
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ def spec_from_mapping(
     runtime = raw.get("runtime")
     if base_dir is not None and isinstance(runtime, dict):
         key = _PATH_FIELDS.get(str(runtime.get("kind")))
-        if key and isinstance(runtime.get(key), str) and not Path(runtime[key]).is_absolute():
-            runtime[key] = str((base_dir / runtime[key]).resolve())
+        if key and isinstance(runtime.get(key), str):
+            file = Path(runtime[key]).expanduser()
+            runtime[key] = str(file if file.is_absolute() else (base_dir / file).resolve())
         if runtime.get("kind") == "embedding" and isinstance(runtime.get("model"), str):
             candidate = base_dir / runtime["model"]
             if candidate.exists():
@@ -57,8 +59,30 @@ def spec_from_mapping(
         ) from None
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """One manifest document: its spec, and the YAML it came from (it knows its lines)."""
+
+    spec: ModelSpec
+    data: Any
+    source: str
+
+    def line(self, *path: str | int) -> int | None:
+        """The line of the field at ``path`` (the document's first line for no path)."""
+        return line_of(self.data, path)
+
+
 def load_manifests(path: str | Path) -> list[ModelSpec]:
     """Every manifest in a file (one document, or a list of them) or a folder (recursive)."""
+    return [manifest.spec for manifest in read_manifests(path)]
+
+
+def read_manifests(path: str | Path) -> list[Manifest]:
+    """Every manifest document in a file or folder, with the YAML each came from.
+
+    The same ``name@version`` defined twice with different specs (in two files, or twice
+    in one) is a :class:`ManifestError` naming both places; identical copies count once.
+    """
     target = Path(path)
     if not target.exists():
         raise ManifestError("no such file or folder", file=str(path))
@@ -68,10 +92,42 @@ def load_manifests(path: str | Path) -> list[ModelSpec]:
         )
         if not files:
             raise ManifestError("no manifest files (*.yaml, *.yml) in this folder", file=str(path))
-        return [spec for f in files for spec in load_manifests(f)]
+        found = [manifest for f in files for manifest in _read_file(f)]
+    else:
+        found = _read_file(target)
+    return _without_duplicates(found)
+
+
+def _read_file(target: Path) -> list[Manifest]:
     data = load_yaml_file(target, ManifestError)
     documents = data if isinstance(data, list) else [data]
+    base_dir = target.parent.resolve()
     return [
-        spec_from_mapping(doc, source=str(target), base_dir=target.parent.resolve())
+        Manifest(spec_from_mapping(doc, source=str(target), base_dir=base_dir), doc, str(target))
         for doc in documents
     ]
+
+
+def _without_duplicates(manifests: list[Manifest]) -> list[Manifest]:
+    first: dict[str, Manifest] = {}
+    kept: list[Manifest] = []
+    for manifest in manifests:
+        seen = first.get(manifest.spec.key)
+        if seen is None:
+            first[manifest.spec.key] = manifest
+            kept.append(manifest)
+            continue
+        if _same(seen.spec, manifest.spec):
+            continue
+        raise ManifestError(
+            f"{manifest.spec.key} is also defined in {seen.source}:{seen.line('version')} "
+            "with a different spec; give one of them another version",
+            file=manifest.source,
+            line=manifest.line("version"),
+            field="version",
+        )
+    return kept
+
+
+def _same(a: ModelSpec, b: ModelSpec) -> bool:
+    return a.model_dump(exclude={"source"}) == b.model_dump(exclude={"source"})

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from podium.errors import ManifestError, ModelNotFoundError
-from podium.registry._manifest import load_manifests, spec_from_mapping
+from podium.registry._checks import check_runnable
+from podium.registry._manifest import read_manifests, spec_from_mapping
 from podium.registry._schema import Schema, contract_breaks
 from podium.registry._spec import ModelSpec
 from podium.registry._versions import ModelRef
@@ -54,9 +55,17 @@ class Registry:
         self._index(spec)
         return spec
 
-    def register_path(self, path: str | Path) -> list[ModelSpec]:
-        """Register every manifest in a file or folder; nothing is registered if any is bad."""
-        specs = load_manifests(path)
+    def register_path(self, path: str | Path, *, thorough: bool = True) -> list[ModelSpec]:
+        """Register every manifest in a file or folder; nothing is registered if any is bad.
+
+        Each model is first checked to be runnable (:func:`check_runnable`): with
+        ``thorough`` that imports python targets and reads skops files' type lists;
+        without it only files and URLs are checked (what discovery at start-up does).
+        """
+        manifests = read_manifests(path)
+        for manifest in manifests:
+            check_runnable(manifest.spec, manifest.data, thorough=thorough)
+        specs = [manifest.spec for manifest in manifests]
         batch: dict[str, list[ModelSpec]] = defaultdict(list)
         for spec in specs:
             for capability in spec.capabilities:
@@ -96,7 +105,11 @@ class Registry:
         )
 
     def discover(self) -> list[ModelSpec]:
-        """Register the models that installed packages offer in the ``podium.models`` group."""
+        """Register the models that installed packages offer in the ``podium.models`` group.
+
+        This runs at every start, so only the cheap checks run (files exist, URLs are
+        well formed); python targets are imported when a model is first called.
+        """
         found: list[ModelSpec] = []
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
@@ -105,13 +118,14 @@ class Registry:
                 raise ManifestError(f"entry point '{ep.name}' failed to load: {exc}") from None
             for item in _expand(obj() if callable(obj) and not isinstance(obj, type) else obj):
                 if isinstance(item, ModelSpec):
+                    check_runnable(item, thorough=False)
                     found.append(self.register(item))
                 elif isinstance(item, str | Path):
-                    found.extend(self.register_path(item))
+                    found.extend(self.register_path(item, thorough=False))
                 elif isinstance(item, dict):
-                    found.append(
-                        self.register(spec_from_mapping(item, source=f"entry point {ep.name}"))
-                    )
+                    spec = spec_from_mapping(item, source=f"entry point {ep.name}")
+                    check_runnable(spec, thorough=False)
+                    found.append(self.register(spec))
                 else:
                     raise ManifestError(
                         f"entry point '{ep.name}' gave {type(item).__name__}; expected a manifest"

@@ -23,7 +23,7 @@ description: Classifies a customer message into billing, technical, cancellation
 capabilities: [text.intent]
 input: {text: string}
 output: {label: string, confidence: number}
-runtime: {kind: python, target: "podium.demo.support:IntentClassifier"}
+runtime: {kind: python, target: "podium.demo.support:KeywordIntent"}
 cost: {per_call: 0.0002}
 latency_ms: 5
 quality: {text.intent: 0.91}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -87,7 +89,13 @@ def test_several_probe_successes_may_be_required() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"min_calls": 0}, {"window": 3, "min_calls": 4}, {"failure_rate": 0.0}, {"probes": 0}],
+    [
+        {"min_calls": 0},
+        {"window": 3, "min_calls": 4},
+        {"failure_rate": 0.0},
+        {"probes": 0},
+        {"consecutive_failures": -1},
+    ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
@@ -96,7 +104,7 @@ def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
 
 @given(st.lists(st.booleans(), max_size=200))
 def test_the_window_counts_exactly_the_last_results(results: list[bool]) -> None:
-    config = BreakerConfig(window=7, min_calls=7, failure_rate=1.0)
+    config = BreakerConfig(window=7, min_calls=7, failure_rate=1.0, consecutive_failures=0)
     breaker = CircuitBreaker(config)
     for i, failed in enumerate(results):
         breaker.record(failed, float(i))
@@ -105,3 +113,73 @@ def test_the_window_counts_exactly_the_last_results(results: list[bool]) -> None
             return
         tail = results[max(0, i - 6) : i + 1]
         assert breaker.failure_rate == pytest.approx(sum(tail) / len(tail))
+
+
+# --------------------------------------------------------------------------- failures in a row
+
+
+def test_a_dead_instance_opens_after_a_handful_of_failures_in_a_row() -> None:
+    config = BreakerConfig()  # the defaults: 20 calls before the share rule may speak
+    breaker = CircuitBreaker(config)
+    calls = 0
+    while breaker.allow(0.0):
+        calls += 1
+        breaker.record(True, 0.0)
+    assert calls == config.consecutive_failures == 6
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_failures_in_a_row_open_it_even_when_the_share_is_low() -> None:
+    breaker = CircuitBreaker(BreakerConfig(consecutive_failures=4))
+    for _ in range(30):
+        breaker.record(False, 0.0)
+    for _ in range(3):
+        assert not breaker.record(True, 1.0)
+    assert breaker.record(True, 1.0)  # 4 of 34 failed, but 4 in a row
+    assert breaker.state is BreakerState.OPEN and breaker.reopen_at == 6.0
+
+
+def test_a_success_ends_the_run_of_failures() -> None:
+    breaker = CircuitBreaker(BreakerConfig(consecutive_failures=3, failure_rate=0.9))
+    for failed in [True, True, False] * 10 + [True, True]:
+        assert not breaker.record(failed, 0.0)
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.record(True, 0.0)
+
+
+def test_a_closed_circuit_counts_failures_in_a_row_afresh() -> None:
+    breaker = CircuitBreaker(BreakerConfig(consecutive_failures=3, cooldown_s=1.0))
+    for _ in range(3):
+        breaker.record(True, 0.0)
+    assert breaker.allow(1.0)
+    breaker.start()
+    assert breaker.record(False, 1.0)  # the probe closes it
+    assert not breaker.record(True, 1.1) and not breaker.record(True, 1.2)
+    assert breaker.record(True, 1.3)
+
+
+def test_zero_turns_the_rule_off() -> None:
+    breaker = CircuitBreaker(BreakerConfig(consecutive_failures=0))
+    for _ in range(19):
+        assert not breaker.record(True, 0.0)
+    assert breaker.record(True, 0.0)  # only the share rule, after min_calls (20)
+
+
+def _trips(failure_share: float, calls: int, rng: random.Random) -> bool:
+    breaker = CircuitBreaker(BreakerConfig())
+    for _ in range(calls):
+        breaker.record(rng.random() < failure_share, 0.0)
+        if breaker.state is not BreakerState.CLOSED:
+            return True
+    return False
+
+
+def test_a_flaky_instance_rarely_trips() -> None:
+    rng = random.Random(20240601)
+    runs = 2000
+    share_60 = sum(_trips(0.3, 60, rng) for _ in range(runs)) / runs
+    share_20 = sum(_trips(0.3, 20, rng) for _ in range(runs)) / runs
+    # exact values for runs of 6 at p=0.3: 2.8% within 60 calls, 0.8% within 20
+    assert share_60 < 0.05, share_60
+    assert share_20 < 0.02, share_20
+    assert sum(_trips(1.0, 60, rng) for _ in range(100)) == 100
