@@ -17,6 +17,7 @@ class Settings:
     database_url: str
     limits: Limits = field(default_factory=Limits)
     sqlite_synchronous: str = "NORMAL"
+    write_retry_s: float = 5.0
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
@@ -30,4 +31,20 @@ class Settings:
             database_url=url,
             limits=Limits.from_env(),
             sqlite_synchronous=os.environ.get("PODIUM_SQLITE_SYNCHRONOUS") or "NORMAL",
+            write_retry_s=_seconds("PODIUM_WRITE_RETRY_S", 5.0),
         )
+
+
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        from podium.errors import UserError
+
+        raise UserError(f"must be a number of seconds, not {raw!r}", field=variable)
+    return value

@@ -78,7 +78,7 @@ class Orchestrator:
             self.caller,
             observers,
             limits=self.settings.limits,
-            write_policy=write_policy,
+            write_policy=write_policy or WritePolicy(budget_s=self.settings.write_retry_s),
         )
         self._validated: dict[int, Workflow] = {}
 
