@@ -24,6 +24,7 @@ class Limits:
     once its aliases are expanded (a "billion laughs" file is refused, not expanded).
     ``yaml_depth``: nesting of one YAML document. ``workflow_steps``: steps one workflow
     declares, nested ones included. ``loop_iterations``: a loop's ``max_iterations``.
+    ``retry_attempts``: a step's ``retry.attempts``.
     ``map_items``: items one ``map`` step fans out over. ``run_steps``: step executions one
     run may record (map items and loop iterations each count). ``input_bytes``: a run's
     inputs as JSON. ``output_bytes``: one step's output as JSON.
@@ -31,9 +32,10 @@ class Limits:
 
     file_bytes: int = 4 * MiB
     yaml_nodes: int = 1_000_000
-    yaml_depth: int = 64
+    yaml_depth: int = 64  # keep well under Python's recursion limit (about 300 is safe)
     workflow_steps: int = 10_000
     loop_iterations: int = 10_000
+    retry_attempts: int = 100
     map_items: int = 100_000
     run_steps: int = 1_000_000
     input_bytes: int = 16 * MiB

@@ -32,21 +32,38 @@ def _type_name(annotation: Any) -> tuple[str, bool]:
     return _TYPE_NAMES.get(base, "any"), False
 
 
-def input_schema_of(fn: Callable[..., Any]) -> dict[str, str]:
-    """``{param: type}`` from the parameters; defaults and ``Optional`` make a field optional."""
+def input_schema_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``{param: type}`` from the parameters; defaults and ``Optional`` make a field optional.
+
+    A function that takes ``**kwargs`` accepts fields it does not name: its schema is a
+    JSON Schema that allows additional properties.
+    """
     target = fn if inspect.isroutine(fn) else getattr(fn, "predict", None) or fn
     hints = _hints(target)
     fields: dict[str, str] = {}
+    open_ended = False
     for name, param in inspect.signature(target).parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in (
-            "self",
-            "podium_context",
-        ):
+        if param.kind is param.VAR_KEYWORD:
+            open_ended = True
+            continue
+        if param.kind is param.VAR_POSITIONAL or name in ("self", "podium_context"):
             continue
         type_name, optional = _type_name(hints.get(name, Any))
         optional = optional or param.default is not param.empty
         fields[name] = type_name + ("?" if optional else "")
-    return fields
+    if not open_ended:
+        return fields
+    properties = {
+        name: ({} if kind.rstrip("?") == "any" else {"type": kind.rstrip("?")})
+        for name, kind in fields.items()
+    }
+    required = [name for name, kind in fields.items() if not kind.endswith("?")]
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": True,
+    }
 
 
 def output_schema_of(fn: Callable[..., Any]) -> dict[str, str] | None:

@@ -296,3 +296,25 @@ def test_ordering_matches_python_for_numbers(a: float, b: float) -> None:
     scope = {"inputs": {"a": a, "b": b}}
     for op, function in [("<", operator.lt), ("<=", operator.le), (">", operator.gt)]:
         assert parse_expression(f"inputs.a {op} inputs.b").evaluate(scope) is function(a, b)
+
+
+# ---------------------------------------------------------------------------- (5) dunder names
+
+identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
+
+
+@FAST
+@given(identifiers, st.sampled_from(["inputs.{}", "steps.a.output.{}", "item.x.{}", "{{{}: 1}}"]))
+def test_a_name_is_refused_exactly_when_it_starts_with_two_underscores(
+    name: str, form: str
+) -> None:
+    text = form.format(name)
+    try:
+        parse_expression(text)
+    except ExpressionError as exc:
+        refused = "names starting with '__' are not allowed" in str(exc)
+        assert refused == name.startswith("__") or name in ("and", "or", "not", "in"), str(exc)
+        if refused:
+            assert str(exc).startswith(f"column {text.index(name) + 1}: ")
+    else:
+        assert not name.startswith("__")

@@ -187,6 +187,13 @@ def _error(pos: int, message: str) -> ExpressionError:
     return ExpressionError(f"column {pos + 1}: {message}")
 
 
+def _refuse_dunder(name: object, pos: int) -> None:
+    """Names starting with ``__`` are refused: they could only mean Python internals, which
+    expressions never reach (they index dicts and lists and nothing else)."""
+    if isinstance(name, str) and name.startswith("__"):
+        raise _error(pos, f"{name!r}: names starting with '__' are not allowed")
+
+
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     n = len(text)
@@ -372,6 +379,7 @@ class _Parser:
 
     def name(self, tok: _Token) -> Node:
         name = str(tok.value)
+        _refuse_dunder(name, tok.pos)
         if name in _CONSTANTS:
             return Literal(_CONSTANTS[name])
         if name == "not":
@@ -401,10 +409,14 @@ class _Parser:
             name = self.take()
             if name.kind != "name":
                 raise self.unexpected(name, "a field name after '.'")
+            _refuse_dunder(name.value, name.pos)
             return Attr(left, str(name.value))
         if op == "[":
+            start = self.peek().pos
             index = self.expression()
             self.expect("]")
+            if isinstance(index, Literal):
+                _refuse_dunder(index.value, start)
             return Index(left, index)
         if op == "(":
             raise _error(tok.pos, "only functions can be called")
@@ -434,6 +446,7 @@ class _Parser:
             if tok.kind not in ("name", "str"):
                 raise self.unexpected(tok, "a key")
             key = str(tok.value)
+            _refuse_dunder(key, tok.pos)
             if key in keys:
                 raise _error(tok.pos, f"duplicate key {key!r}")
             self.expect(":")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from podium._limits import DEFAULT_LIMITS, Limits
 from podium._yaml import line_of, load_yaml_file, plain
 from podium.engine._aggregate import COMBINERS, STACKING
 from podium.engine._expr import Template, compile_template
@@ -22,6 +23,7 @@ from podium.engine._ir import (
     Workflow,
     WorkflowStep,
 )
+from podium.engine._limits_check import StepBudget, check_document
 from podium.engine._validate import check_inputs_declared, check_scope
 from podium.errors import ExpressionError, ModelNotFoundError, SchemaError, UserError, WorkflowError
 from podium.registry import ModelRef, Schema
@@ -42,14 +44,27 @@ TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version"}
 ROUTE_KEYS = {"policy", "max_cost", "max_latency_ms", "min_quality", "require_tags", "forbid_tags"}
 
 
+class _Shared:
+    """What every file of one load shares: parsed documents, built sub-workflows, limits."""
+
+    def __init__(self, documents: dict[str, Any], limits: Limits) -> None:
+        self.documents = documents
+        self.unchecked = set(documents)  # handed in, not read from YAML: not measured yet
+        self.built: dict[str, tuple[Workflow, int]] = {}  # key -> (workflow, step nesting)
+        self.limits = limits
+        self.budget = StepBudget(limits)
+
+
 class _Context:
     """Where we are: the file, its raw document, and files being loaded (to catch includes)."""
 
-    def __init__(self, source: str, doc: Any, documents: dict[str, Any], stack: tuple[str, ...]):
+    def __init__(self, source: str, doc: Any, shared: _Shared, stack: tuple[str, ...], depth: int):
         self.source = source
         self.doc = doc
-        self.documents = documents
+        self.shared = shared
+        self.documents = shared.documents
         self.stack = stack
+        self.start = self.depth = self.deepest = depth  # steps nesting inside other steps
 
     def fail(self, message: str, path: Sequence[str | int]) -> WorkflowError:
         field = ".".join(str(p) for p in path) or None
@@ -60,38 +75,51 @@ def load_workflow(
     path: str | Path,
     *,
     documents: Mapping[str, Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Workflow:
     """Load a workflow file (and the sub-workflows it names) into the IR.
 
     ``documents`` maps resolved file paths to already-parsed documents; a resumed run
     passes its snapshot here so it runs exactly the definition it started with.
+    ``limits`` bounds the files, their documents, the step count and loop iterations.
     """
-    known = dict(documents or {})
-    return _load(str(Path(path).resolve()), str(path), known, ())
+    shared = _Shared(dict(documents or {}), limits)
+    return _load(str(Path(path).resolve()), str(path), shared, (), 0)
 
 
-def workflow_from_snapshot(snapshot: Mapping[str, Any]) -> Workflow:
+def workflow_from_snapshot(
+    snapshot: Mapping[str, Any], *, limits: Limits = DEFAULT_LIMITS
+) -> Workflow:
     """Rebuild the workflow a run started with, from :meth:`Workflow.snapshot`."""
     documents = dict(snapshot.get("documents") or {})
     source = snapshot.get("source") or "<workflow>"
     documents.setdefault(str(source), snapshot["document"])
-    return _load(str(source), str(source), documents, ())
+    shared = _Shared(documents, limits)
+    return _load(str(source), str(source), shared, (), 0)
 
 
-def workflow_from_mapping(doc: Mapping[str, Any], *, source: str = "<workflow>") -> Workflow:
+def workflow_from_mapping(
+    doc: Mapping[str, Any], *, source: str = "<workflow>", limits: Limits = DEFAULT_LIMITS
+) -> Workflow:
     """Build a workflow from an in-memory mapping (e.g. made in Python or by the planner)."""
-    return _load(source, source, {source: doc}, ())
+    return _load(source, source, _Shared({source: doc}, limits), (), 0)
 
 
-def _load(key: str, shown: str, documents: dict[str, Any], stack: tuple[str, ...]) -> Workflow:
+def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: int) -> Workflow:
     if key in stack:
         chain = " -> ".join(Path(p).name for p in (*stack, key))
         raise WorkflowError(f"sub-workflows include each other: {chain}", file=shown)
-    doc = documents.get(key)
+    if key in shared.built:  # included again: built once per load
+        return shared.built[key][0]
+    doc = shared.documents.get(key)
     if doc is None:
-        doc = load_yaml_file(key if Path(key).exists() else shown, WorkflowError)
-        documents[key] = doc
-    ctx = _Context(shown, doc, documents, (*stack, key))
+        file = key if Path(key).exists() else shown
+        doc = load_yaml_file(file, WorkflowError, limits=shared.limits, name=shown)
+        shared.documents[key] = doc
+    ctx = _Context(shown, doc, shared, (*stack, key), depth)
+    if key in shared.unchecked:
+        shared.unchecked.discard(key)
+        check_document(doc, shared.limits, ctx.fail)
     if not isinstance(doc, dict):
         raise ctx.fail("a workflow must be a mapping with 'steps'", [])
     for name in doc:
@@ -123,8 +151,8 @@ def _load(key: str, shown: str, documents: dict[str, Any], stack: tuple[str, ...
         unknown = sorted(template.references - set(steps))
         if unknown:
             raise ctx.fail(f"refers to unknown step '{unknown[0]}'", ["outputs", out_name])
-    snapshot_docs = {k: plain(v) for k, v in documents.items() if k != key}
-    return Workflow(
+    snapshot_docs = {k: plain(v) for k, v in shared.documents.items() if k != key}
+    workflow = Workflow(
         name=name,
         steps=steps,
         inputs=plain(inputs),
@@ -135,6 +163,8 @@ def _load(key: str, shown: str, documents: dict[str, Any], stack: tuple[str, ...
         display=shown,
         located=doc,
     )
+    shared.built[key] = (workflow, ctx.deepest - ctx.start)
+    return workflow
 
 
 def _input_types(inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,18 +203,35 @@ def _steps(
     ctx: _Context, raw: Mapping[str, Any], path: list[str | int], outer: frozenset[str]
 ) -> dict[str, Step]:
     steps: dict[str, Step] = {}
+    siblings = frozenset(raw)
     for step_id, body in raw.items():
         if not STEP_ID.match(str(step_id)):
             raise ctx.fail(
                 "step ids are letters, digits, _ and - (not starting with a digit)",
                 [*path, step_id],
             )
-        siblings = frozenset(raw)
         steps[step_id] = _step(ctx, str(step_id), body, [*path, step_id], siblings, outer)
     return steps
 
 
-def _step(  # noqa: PLR0915 - one branch per step kind, each a few lines
+def _step(
+    ctx: _Context,
+    step_id: str,
+    body: Any,
+    path: list[str | int],
+    siblings: frozenset[str],
+    outer: frozenset[str],
+) -> Step:
+    ctx.depth += 1
+    ctx.deepest = max(ctx.deepest, ctx.depth)
+    try:
+        ctx.shared.budget.take(ctx.fail, path, ctx.depth)
+        return _build_step(ctx, step_id, body, path, siblings, outer)
+    finally:
+        ctx.depth -= 1
+
+
+def _build_step(  # noqa: PLR0915 - one branch per step kind, each a few lines
     ctx: _Context,
     step_id: str,
     body: Any,
@@ -285,9 +332,7 @@ def _step(  # noqa: PLR0915 - one branch per step kind, each a few lines
             **common,
             steps=inner_steps,
             until=until,
-            max_iterations=_int(
-                ctx, loop, "max_iterations", [*path, "loop"], default=None, minimum=1
-            ),
+            max_iterations=_iterations(ctx, loop, [*path, "loop"]),
         )
         check_scope(ctx.fail, inner_steps, [*path, "loop", "steps"], visible | {step_id})
         outer_refs = {r for s in inner_steps.values() for r in s.refs} - set(inner_steps)
@@ -301,7 +346,8 @@ def _step(  # noqa: PLR0915 - one branch per step kind, each a few lines
         sub_path = Path(ctx.stack[-1]).parent / target
         key = str(sub_path.resolve())
         try:
-            sub = _load(key, str(Path(ctx.source).parent / target), ctx.documents, ctx.stack)
+            shown = str(Path(ctx.source).parent / target)
+            sub = _load(key, shown, ctx.shared, ctx.stack, ctx.depth)
         except WorkflowError as exc:
             if exc.message == "no such file":
                 raise ctx.fail(
@@ -310,6 +356,12 @@ def _step(  # noqa: PLR0915 - one branch per step kind, each a few lines
             if exc.message.startswith("sub-workflows include each other") and exc.line is None:
                 raise ctx.fail(exc.message, [*path, "workflow"]) from None
             raise
+        reach = ctx.depth + ctx.shared.built[key][1]
+        ctx.deepest = max(ctx.deepest, reach)
+        if reach > ctx.shared.limits.yaml_depth:
+            what = "nesting of steps in loops, maps and sub-workflows"
+            message = ctx.shared.limits.exceeded("yaml_depth", reach, what)
+            raise ctx.fail(message, [*path, "workflow"])
         step = WorkflowStep(**common, path=target, workflow=sub)
     else:
         step = ApprovalStep(
@@ -385,6 +437,12 @@ def _retry(ctx: _Context, raw: Any, path: list[str | int]) -> RetryPolicy:
             raise ctx.fail("must be a non-negative number", [*path, key])
     if raw.get("attempts", 1) < 1 or int(raw.get("attempts", 1)) != raw.get("attempts", 1):
         raise ctx.fail("must be a whole number, at least 1", [*path, "attempts"])
+    limits = ctx.shared.limits
+    if raw.get("attempts", 1) > limits.retry_attempts:
+        message = limits.exceeded("retry_attempts", int(raw["attempts"]), "retry attempts")
+        raise ctx.fail(message, [*path, "attempts"])
+    if raw.get("jitter", 0.2) > 1:
+        raise ctx.fail("must be a fraction from 0 to 1", [*path, "jitter"])
     return RetryPolicy(
         attempts=int(raw.get("attempts", 1)),
         backoff_s=float(raw.get("backoff_s", 0.0)),
@@ -479,6 +537,12 @@ def _int(
         raise ctx.fail("is required", [*path, key])
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ctx.fail(f"must be a whole number, at least {minimum}", [*path, key])
+    return value
+
+
+def _iterations(ctx: _Context, loop: Mapping[str, Any], path: list[str | int]) -> int:
+    value = _int(ctx, loop, "max_iterations", path, default=None, minimum=1)
+    ctx.shared.budget.iterations(ctx.fail, [*path, "max_iterations"], value)
     return value
 
 

@@ -25,14 +25,15 @@ def check_scope(
     fail: Fail, steps: Mapping[str, Step], path: list[str | int], visible: frozenset[str]
 ) -> None:
     """Every reference names a known step, ``after`` names siblings, and there is no cycle."""
-    known = visible | set(steps)
+    ids = set(steps)
+    known = visible | ids
     for step_id, step in steps.items():
         if step_id in step.refs and not isinstance(step, LoopStep):
             raise fail(f"step reads its own output: {step_id} -> {step_id}", [*path, step_id])
         unknown = sorted(step.refs - known)
         if unknown:
             raise fail(f"refers to unknown step '{unknown[0]}'", [*path, step_id])
-        bad_after = sorted(set(step.after) - set(steps))
+        bad_after = sorted(set(step.after) - ids)
         if bad_after:
             raise fail(f"'after' names unknown step '{bad_after[0]}'", [*path, step_id, "after"])
     cycle = find_cycle({sid: step.deps for sid, step in steps.items()})
@@ -78,31 +79,30 @@ def check_inputs_declared(
 
 
 def find_cycle(graph: Mapping[str, frozenset[str]]) -> list[str] | None:
-    """A dependency cycle as a path (first id repeated at the end), or ``None``."""
-    state: dict[str, int] = {}
-    trail: list[str] = []
+    """A dependency cycle as a path (first id repeated at the end), or ``None``.
 
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        trail.append(node)
-        for dep in sorted(graph.get(node, ())):
-            if dep not in graph:
-                continue
-            if state.get(dep) == 1:
+    Depth-first, without recursion, so a chain of thousands of steps is fine.
+    """
+    done: set[str] = set()
+    for start in graph:
+        if start in done:
+            continue
+        trail: list[str] = [start]
+        on_trail = {start}
+        pending = [iter(sorted(graph[start]))]
+        while pending:
+            dep = next(pending[-1], None)
+            if dep is None:
+                pending.pop()
+                node = trail.pop()
+                on_trail.discard(node)
+                done.add(node)
+            elif dep in on_trail:
                 return [*trail[trail.index(dep) :], dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        trail.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
+            elif dep in graph and dep not in done:
+                trail.append(dep)
+                on_trail.add(dep)
+                pending.append(iter(sorted(graph[dep])))
     return None
 
 
@@ -178,7 +178,7 @@ def _check_step(
         primary = resolve(step.uses, [*where, "uses"])
         for i, ref in enumerate(step.fallback):
             resolve(ref, [*where, "fallback", i])
-        _check_inputs(workflow, step, primary[0], producers, where, fail)
+        _check_inputs(workflow, step, primary, producers, where, fail)
     elif isinstance(step, EnsembleStep):
         if isinstance(step.members, tuple):
             for i, ref in enumerate(step.members):
@@ -195,18 +195,46 @@ def _check_step(
         check_models(step.workflow, registry)
 
 
+def _closed(schema: Schema) -> bool:
+    """Whether a schema lists every input field: a lite schema naming fields, or a JSON
+    Schema with ``additionalProperties: false``. An empty lite schema takes anything."""
+    return bool(schema.fields) if schema.lite else not schema.open
+
+
+def _unknown_input(
+    step: CallStep, candidates: list[ModelSpec], given: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """The first ``with`` field that no candidate model takes, and the message saying so.
+
+    Only when every candidate's schema is closed; for a capability a field counts as known
+    when any provider takes it."""
+    if not candidates or not all(_closed(c.input_schema) for c in candidates):
+        return None
+    known = {name for c in candidates for name in c.input_schema.fields}
+    for name in given:
+        if name not in known:
+            owner = candidates[0].key if step.uses.kind == "model" else str(step.uses)
+            return name, f"{owner} has no input '{name}' (inputs: {', '.join(sorted(known))})"
+    return None
+
+
 def _check_inputs(
     workflow: Workflow,
     step: CallStep,
-    target: ModelSpec,
+    candidates: list[ModelSpec],
     producers: dict[str, Schema],
     where: list[str | int],
     fail: Fail,
 ) -> None:
-    """Check a literal ``with`` mapping against the model's input schema."""
+    """Check a literal ``with`` mapping against the model's input schema: no field it does
+    not have (when the schema is closed), every field it requires, and the types."""
     given = step.with_.source if step.with_ is not None else None
     if not isinstance(given, dict):
         return
+    unknown = _unknown_input(step, candidates, given)
+    if unknown is not None:
+        raise fail(unknown[1], [*where, "with", unknown[0]])
+    target = candidates[0]
     schema = target.input_schema
     for field in schema.fields.values():
         if field.required and field.name not in given:

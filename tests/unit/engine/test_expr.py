@@ -518,7 +518,7 @@ def test_conversion_of_infinities_is_an_expression_error() -> None:
         ("round(1, 2, 3)", "round() takes 1 to 2 argument(s), 3 given"),
         ("coalesce()", "coalesce() takes 1+ argument(s), 0 given"),
         ("eval('1')", "column 1: unknown function 'eval'; expected one of abs, bool"),
-        ("inputs.n + __import__('os')", "column 12: unknown function '__import__'"),
+        ("inputs.n + __import__('os')", "column 12: '__import__': names starting with '__'"),
         ("len", "column 1: len is a function; call it as len(...)"),
         ("inputs.s.lower()", "column 15: only functions can be called"),
         ("(len)(1)", "len is a function"),
@@ -759,3 +759,66 @@ def test_interpolating_an_unserialisable_value_is_an_expression_error() -> None:
     template = compile_template("x ${{ inputs.weird }}")
     with pytest.raises(ExpressionError, match=re.escape("in '${{ inputs.weird }}'")):
         template.evaluate({"inputs": {"weird": {(1, 2): "tuple key"}}})
+
+
+# ---------------------------------------------------------------------------- dunder names
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "name"),
+    [
+        ("inputs.__class__", 8, "__class__"),
+        ("inputs.obj.__dict__.x", 12, "__dict__"),
+        ("steps.__init__.output", 7, "__init__"),
+        ("item.__len__", 6, "__len__"),
+        ("loop.last.__x", 11, "__x"),
+        ("__import__", 1, "__import__"),
+        ("__builtins__.len", 1, "__builtins__"),
+        ("inputs['__class__']", 8, "__class__"),
+        ('inputs["__globals__"]', 8, "__globals__"),
+        ("inputs[ '__a' ]", 9, "__a"),
+        ("{__k: 1}", 2, "__k"),
+        ("{'__k': 1}", 2, "__k"),
+        ("len(inputs.__doc__)", 12, "__doc__"),
+    ],
+)
+def test_dunder_names_are_refused_with_their_column(text: str, column: int, name: str) -> None:
+    assert parse_error(text) == (
+        f"column {column}: '{name}': names starting with '__' are not allowed"
+    )
+
+
+def test_dunder_names_are_refused_when_a_template_is_compiled() -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_template({"text": "hi ${{ inputs.__class__ }}"})
+    assert str(info.value) == (
+        "in '${{ inputs.__class__ }}': column 8: '__class__': "
+        "names starting with '__' are not allowed"
+    )
+
+
+def test_single_underscores_and_computed_keys_are_plain_dict_keys() -> None:
+    scope = {"inputs": {"_private": 1, "__odd": 2, "a__b": 3}}
+    assert ev("inputs._private", scope) == 1
+    assert ev("inputs.a__b", scope) == 3
+    assert ev("inputs['_' + '_odd']", scope) == 2  # computed: a dict lookup, nothing more
+
+
+class _Tempting(dict[str, Any]):
+    """A mapping with Python attributes an expression must never reach."""
+
+    secret = "attribute"
+
+    def method(self) -> str:
+        return "called"
+
+
+def test_field_access_only_indexes_never_reads_attributes() -> None:
+    scope = {"inputs": _Tempting(k="v"), "steps": {"a": ["x"]}}
+    assert ev("inputs.secret", scope) is None
+    assert ev("inputs.method", scope) is None
+    assert ev("inputs.get", scope) is None
+    assert ev("inputs.keys", scope) is None
+    assert ev("inputs.k", scope) == "v"
+    assert ev("steps.a.append", scope) is None
+    assert ev("inputs.k.upper", scope) is None  # str methods are not fields either

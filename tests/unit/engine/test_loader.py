@@ -7,14 +7,18 @@ one line naming the file, the line and the field at fault.
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import podium
+from podium._limits import Limits
 from podium.engine import CallStep, LoopStep, MapStep, WorkflowStep, load_workflow
-from podium.engine._loader import workflow_from_mapping
+from podium.engine._loader import workflow_from_mapping, workflow_from_snapshot
+from podium.engine._validate import find_cycle
 from podium.errors import WorkflowError
 
 # --------------------------------------------------------------------------- helpers
@@ -902,7 +906,12 @@ def orch(tmp_path: Path) -> Iterator[podium.Orchestrator]:
         ("uses: model/nope", "steps.a.uses", "no model named 'nope'"),
         ("uses: model/shout@^2", "steps.a.uses", "no version of 'shout' matches '^2'"),
         ("uses: capability/text.shoot", "steps.a.uses", "did you mean 'text.shout'"),
-        ("uses: model/shout\n    with: {txt: hi}", "steps.a.with", "needs input 'text'"),
+        ("uses: model/shout\n    with: {}", "steps.a.with", "needs input 'text'"),
+        (
+            "uses: model/shout\n    with: {txt: hi}",
+            "steps.a.with.txt",
+            "shout@0.1.0 has no input 'txt' (inputs: text)",
+        ),
         ("uses: model/shout\n    with: {text: 3}", "steps.a.with.text", "is string, but integer"),
     ],
 )
@@ -954,3 +963,240 @@ def test_reference_to_an_undeclared_input_is_an_error(tmp_path: Path) -> None:
     error = load_error(path)
     assert "mesage" in str(error)
     assert error.line in (4, 5)
+
+
+def test_an_unknown_with_field_is_refused_with_its_line(
+    orch: podium.Orchestrator, tmp_path: Path
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        "steps:\n  a:\n    uses: model/shout\n    with:\n      text: hi\n      txt: ho\n"
+    )
+    with pytest.raises(WorkflowError) as info:
+        orch.load(path)
+    assert str(info.value) == (
+        f"{path}:6: steps.a.with.txt: shout@0.1.0 has no input 'txt' (inputs: text)"
+    )
+
+
+def test_an_unknown_with_field_of_a_capability_names_the_capability(
+    orch: podium.Orchestrator, tmp_path: Path
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text("steps:\n  a:\n    uses: capability/text.shout\n    with: {text: a, x: 1}\n")
+    with pytest.raises(WorkflowError) as info:
+        orch.load(path)
+    assert "steps.a.with.x: capability/text.shout has no input 'x' (inputs: text)" in str(
+        info.value
+    )
+
+
+def test_open_schemas_take_any_with_field(tmp_path: Path) -> None:
+    with podium.Orchestrator(home=tmp_path / "home", discover=False) as o:
+
+        @o.model(
+            capabilities=["t.loose"],
+            input={"type": "object", "properties": {"text": {"type": "string"}}},
+        )
+        def loose(**fields: Any) -> dict[str, Any]:
+            return fields
+
+        @o.model(capabilities=["t.any"], input={})
+        def anything(**fields: Any) -> dict[str, Any]:
+            return fields
+
+        @o.model(
+            capabilities=["t.strict"],
+            input={
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "additionalProperties": False,
+            },
+        )
+        def strict(text: str) -> dict[str, str]:
+            return {"text": text}
+
+        for name in ("loose", "anything"):
+            path = tmp_path / f"{name}.yaml"
+            path.write_text(f"steps:\n  a:\n    uses: model/{name}\n    with: {{text: a, x: 1}}\n")
+            o.load(path)
+        path = tmp_path / "strict.yaml"
+        path.write_text("steps:\n  a:\n    uses: model/strict\n    with: {text: a, x: 1}\n")
+        with pytest.raises(WorkflowError) as info:
+            o.load(path)
+        assert "steps.a.with.x: strict@" in str(info.value)
+
+
+def test_with_given_as_one_expression_is_not_checked_field_by_field(
+    orch: podium.Orchestrator, tmp_path: Path
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        "inputs: {args: object}\nsteps:\n  a:\n    uses: model/shout\n"
+        '    with: "${{ inputs.args }}"\n'
+    )
+    orch.load(path)
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def test_max_iterations_over_the_limit_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "loop.yaml",
+        """
+        steps:
+          l:
+            loop:
+              max_iterations: 1000000000
+              steps:
+                a: {uses: model/m}
+        """,
+    )
+    text = assert_located(load_error(path), path, line=4, field="steps.l.loop.max_iterations")
+    assert text.endswith(
+        "max_iterations (1,000,000,000) exceeds the limit of 10,000 "
+        "(set PODIUM_LIMIT_LOOP_ITERATIONS)"
+    )
+    assert load_workflow(path, limits=Limits(loop_iterations=10**9)).steps["l"]
+
+
+def test_too_many_steps_are_refused_nested_ones_included(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "many.yaml",
+        """
+        steps:
+          a: {uses: model/m}
+          l:
+            loop:
+              max_iterations: 2
+              steps:
+                b: {uses: model/m}
+                c: {map: "${{ [1] }}", step: {uses: model/m}}
+          d: {uses: model/m}
+        """,
+    )
+    assert len(load_workflow(path, limits=Limits(workflow_steps=6)).steps) == 3
+    error = load_workflow_error(path, Limits(workflow_steps=5))
+    text = assert_located(error, path, line=9, field="steps.d")
+    assert "step count with nested and sub-workflow steps (6) exceeds the limit of 5" in text
+
+
+def load_workflow_error(path: Path, limits: Limits) -> WorkflowError:
+    with pytest.raises(WorkflowError) as info:
+        load_workflow(path, limits=limits)
+    return info.value
+
+
+def test_mapping_and_snapshot_loads_take_limits(tmp_path: Path) -> None:
+    doc = {"steps": {"a": {"uses": "model/m"}, "b": {"uses": "model/m"}}}
+    with pytest.raises(WorkflowError, match="PODIUM_LIMIT_WORKFLOW_STEPS"):
+        workflow_from_mapping(doc, limits=Limits(workflow_steps=1))
+    snapshot = workflow_from_mapping(doc).snapshot()
+    assert set(workflow_from_snapshot(snapshot).steps) == {"a", "b"}
+    with pytest.raises(WorkflowError, match="PODIUM_LIMIT_WORKFLOW_STEPS"):
+        workflow_from_snapshot(snapshot, limits=Limits(workflow_steps=1))
+
+
+def test_sub_workflows_count_towards_the_step_limit(tmp_path: Path) -> None:
+    write(tmp_path, "child.yaml", "steps:\n  x: {uses: model/m}\n  y: {uses: model/m}\n")
+    parent = write(tmp_path, "parent.yaml", "steps:\n  sub: {workflow: child.yaml}\n")
+    assert load_workflow(parent, limits=Limits(workflow_steps=3))
+    with pytest.raises(WorkflowError, match=r"\(3\) exceeds the limit of 2"):
+        load_workflow(parent, limits=Limits(workflow_steps=2))
+
+
+def test_a_sub_workflow_included_many_times_is_built_once(tmp_path: Path) -> None:
+    """Each file includes the next one twice: 2**30 inclusions, each file built once."""
+    for i in range(30):
+        body = (
+            f"steps:\n  a: {{workflow: f{i + 1}.yaml}}\n  b: {{workflow: f{i + 1}.yaml}}\n"
+            if i < 29
+            else "steps:\n  a: {uses: model/m}\n"
+        )
+        (tmp_path / f"f{i}.yaml").write_text(body)
+    started = time.perf_counter()
+    workflow = load_workflow(tmp_path / "f0.yaml")
+    assert time.perf_counter() - started < 2.0
+    a, b = workflow.steps["a"], workflow.steps["b"]
+    assert isinstance(a, WorkflowStep) and isinstance(b, WorkflowStep)
+    assert a.workflow is b.workflow
+    assert len(workflow.documents) == 29
+
+
+def test_sub_workflows_nest_at_most_the_depth_limit(tmp_path: Path) -> None:
+    for i in range(100):
+        body = (
+            f"steps:\n  a: {{workflow: c{i + 1}.yaml}}\n" if i < 99 else "steps:\n  a: {uses: m}\n"
+        )
+        (tmp_path / f"c{i}.yaml").write_text(body)
+    error = load_error(tmp_path / "c0.yaml")
+    assert "nesting of steps in loops, maps and sub-workflows (65) exceeds the limit of 64" in str(
+        error
+    )
+    assert error.line == 2 and error.field == "steps.a"
+
+
+def test_a_shallow_include_does_not_hide_a_deep_one(tmp_path: Path) -> None:
+    """A file first included near the top is built once; including it again deeper must
+    still count the nesting inside it."""
+    write(tmp_path, "l1.yaml", "steps:\n  a: {workflow: l2.yaml}\n")
+    write(tmp_path, "l2.yaml", "steps:\n  a: {workflow: l3.yaml}\n")
+    write(tmp_path, "l3.yaml", "steps:\n  a: {uses: model/m}\n")  # l1 holds 3 levels
+    write(tmp_path, "m1.yaml", "steps:\n  a: {workflow: m2.yaml}\n")
+    m2 = write(tmp_path, "m2.yaml", "steps:\n  a: {workflow: l1.yaml}\n")
+    parent = write(
+        tmp_path,
+        "parent.yaml",
+        "steps:\n  first: {workflow: l1.yaml}\n  second: {workflow: m1.yaml}\n",
+    )
+    assert load_workflow(parent, limits=Limits(yaml_depth=6))  # second > m1 > m2 > l1 > l2 > l3
+    error = load_workflow_error(parent, Limits(yaml_depth=5))
+    text = assert_located(error, m2, line=2, field="steps.a.workflow")
+    assert "nesting of steps in loops, maps and sub-workflows (6) exceeds the limit of 5" in text
+
+
+def test_a_long_chain_declared_backwards_has_no_recursion_limit(tmp_path: Path) -> None:
+    lines = ["steps:"]
+    for i in range(3000, 0, -1):
+        text = f"${{{{ steps.s{i - 1}.output.text }}}}" if i > 1 else "hi"
+        lines.append(f'  s{i}: {{uses: model/m, with: {{text: "{text}"}}}}')
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert load_workflow(path).steps["s3000"].deps == {"s2999"}
+
+
+def test_ten_thousand_steps_load_quickly(tmp_path: Path) -> None:
+    """Each step used to copy the set of its siblings: quadratic, 6 s of CPU for 10,000."""
+    path = tmp_path / "wide.yaml"
+    lines = [f"  s{i}: {{uses: model/m, after: [s0]}}" for i in range(1, 10_000)]
+    path.write_text("steps:\n  s0: {uses: model/m}\n" + "\n".join(lines) + "\n")
+    started = time.process_time()
+    assert len(load_workflow(path).steps) == 10_000
+    assert time.process_time() - started < 3.0
+
+
+def test_cycle_search_matches_on_a_long_chain() -> None:
+    graph = {f"s{i}": frozenset({f"s{i + 1}"}) for i in range(5000)}
+    graph["s5000"] = frozenset({"s0"})
+    cycle = find_cycle(graph)
+    assert cycle is not None and cycle[0] == cycle[-1] == "s0" and len(cycle) == 5002
+    assert find_cycle({"a": frozenset({"b"}), "b": frozenset()}) is None
+
+
+def test_retry_attempts_are_bounded() -> None:
+    from podium._limits import Limits
+    from podium.engine import workflow_from_mapping
+    from podium.errors import WorkflowError
+
+    doc = {"steps": {"a": {"uses": "model/m", "retry": {"attempts": 1_000_000}}}}
+    with pytest.raises(
+        WorkflowError, match=r"steps\.a\.retry\.attempts: .*PODIUM_LIMIT_RETRY_ATTEMPTS"
+    ):
+        workflow_from_mapping(doc)
+    workflow_from_mapping(doc, limits=Limits(retry_attempts=1_000_000))
+    jitter = {"steps": {"a": {"uses": "model/m", "retry": {"attempts": 2, "jitter": 3}}}}
+    with pytest.raises(WorkflowError, match=r"retry\.jitter: must be a fraction"):
+        workflow_from_mapping(jitter)
