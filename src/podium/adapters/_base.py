@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from podium._types import JSONObject
 from podium.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from podium.adapters._http import HttpSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,8 @@ class CallContext:
 
 @dataclass
 class AdapterEnv:
-    """What adapters share: code-registered callables, a thread pool, the home folder."""
+    """What adapters share: code-registered callables, a thread pool, the home folder and
+    one HTTP client per event loop."""
 
     home: Path
     implementations: Callable[[ModelSpec], Callable[..., Any] | None]
@@ -43,24 +48,33 @@ class AdapterEnv:
             max_workers=32, thread_name_prefix="podium-model"
         )
     )
-    _http_client: Any = None
+    _http: dict[asyncio.AbstractEventLoop, HttpSession] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
-    def http_client(self) -> Any:
-        """One shared ``httpx.AsyncClient`` so connections are reused across calls."""
-        if self._http_client is None:
-            import httpx
+    def http_client(self) -> HttpSession:
+        """The running loop's HTTP session, so connections are reused across calls.
 
-            self._http_client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-                timeout=httpx.Timeout(30.0),
-            )
-        return self._http_client
+        A session belongs to the loop it was made on: a call on another loop gets a session
+        of its own (and sessions of loops that have closed are forgotten), so nothing relies
+        on :meth:`close_http` having been called between loops.
+        """
+        loop = asyncio.get_running_loop()
+        held = self._http.get(loop)
+        if held is None or held.closed:
+            for other in list(self._http):  # list(): other threads may add their loop's
+                if other.is_closed():
+                    self._http.pop(other, None)
+            from podium.adapters._http import HttpSession
+
+            held = self._http[loop] = HttpSession()
+        return held
 
     async def close_http(self) -> None:
-        """Close the HTTP client (it belongs to one event loop; a new one is made on demand)."""
-        if self._http_client is not None:
-            await self._http_client.aclose()
-            self._http_client = None
+        """Close the running loop's HTTP session (a new one is made on demand)."""
+        held = self._http.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held.close()
 
     async def aclose(self) -> None:
         await self.close_http()
@@ -80,9 +94,9 @@ class Adapter(Protocol):
 AdapterFactory = Callable[[ModelSpec, AdapterEnv], Adapter]
 
 
-def pick_instance(spec: ModelSpec, ctx: CallContext, counter: list[int]) -> int:
-    """The router's instance if it chose one, else the next in round-robin order."""
-    count = len(spec.instance_list())
+def pick_instance(count: int, ctx: CallContext, counter: list[int]) -> int:
+    """The router's instance (of ``count``) if it chose one, else the next in round-robin
+    order."""
     if ctx.instance is not None:
         return ctx.instance % count
     counter[0] = (counter[0] + 1) % count

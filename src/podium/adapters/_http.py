@@ -1,20 +1,26 @@
 """JSON-over-HTTP endpoints: POST the input object, get the output object back.
 
-The helpers here (endpoint resolution, headers, :func:`post_json` with its error mapping)
-are shared with the OpenAI adapter. Errors say which model and which URL failed, never the
-query string, user info or API key: connection errors, timeouts, 408, 429 and 5xx are
-retryable; other 4xx and unusable responses are not.
+The helpers here (endpoint resolution, headers, the pooled :class:`HttpSession`,
+:func:`post_json` with its error mapping) are shared with the OpenAI adapter. Errors say
+which model and which URL failed, never the query string, user info or API key: connection
+errors, timeouts, 408, 429 and 5xx are retryable; other 4xx and unusable responses are not.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import functools
 import json
 import os
-from collections.abc import Mapping
+import ssl
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import getproxies, proxy_bypass
 
-import httpx
+import aiohttp
 
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext, pick_instance
@@ -23,6 +29,11 @@ from podium.registry import HttpRuntime, ModelSpec, type_of
 
 _RETRYABLE_STATUS = frozenset({408, 429})
 _BODY_CHARS = 200
+#: a safety net against exhausting file descriptors, well above any sensible concurrency
+MAX_CONNECTIONS = 1000
+#: idle connections are dropped before common servers drop them (uvicorn: 5 s), so a request
+#: is never sent on a connection the server is closing
+KEEPALIVE_S = 4.0
 
 
 def endpoints(spec: ModelSpec, attr: str, default: str | None, *, field: str) -> list[str]:
@@ -46,6 +57,13 @@ def display_url(url: str) -> str:
         return "(invalid URL)"
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def json_headers(static: Mapping[str, str]) -> dict[str, str]:
+    """``static`` headers plus ``Content-Type: application/json`` unless they set one."""
+    if any(name.lower() == "content-type" for name in static):
+        return dict(static)
+    return {"Content-Type": "application/json", **static}
 
 
 def request_headers(
@@ -75,8 +93,113 @@ def request_headers(
     return headers, secret
 
 
+class HttpSession:
+    """One event loop's pooled HTTP connections (an :class:`aiohttp.ClientSession`).
+
+    Keep-alive connections are reused across calls; no cookies are kept; proxies come from
+    the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) as read when the session
+    is made, each host's looked up once. Made inside a running loop, which it belongs to.
+    It is closed by :meth:`close`, or else when that loop shuts down: ``asyncio.run`` (and
+    ``asyncio.Runner``) close a loop's open async generators before closing it, and a guard
+    generator started on the loop closes the session then.
+    """
+
+    def __init__(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S, ssl=_tls_context()
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        self._proxies = {k: v for k, v in getproxies().items() if k in ("http", "https")}
+        self._proxy_of: dict[tuple[str, str], tuple[str | None, dict[str, str] | None]] = {}
+        self._guard = self._close_at_shutdown()
+        self._started = asyncio.get_running_loop().create_task(self._start())
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    async def close(self) -> None:
+        await self._guard.aclose()
+        await self.session.close()
+
+    def proxy(self, url: str) -> tuple[str | None, dict[str, str] | None]:
+        """The proxy for ``url`` (without user info), and the headers with its credentials."""
+        if not self._proxies:
+            return None, None
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        found = self._proxy_of.get(key)
+        if found is None:
+            proxy = self._proxies.get(parts.scheme)
+            if not proxy or (parts.hostname and proxy_bypass(parts.hostname)):
+                found = (None, None)
+            else:
+                found = _split_credentials(proxy)
+            self._proxy_of[key] = found
+        return found
+
+    async def _close_at_shutdown(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await self.session.close()
+
+    async def _start(self) -> None:
+        with contextlib.suppress(StopAsyncIteration):  # closed before it started
+            await anext(self._guard)
+
+
+def _split_credentials(url: str) -> tuple[str, dict[str, str] | None]:
+    """``url`` without its user info, and that user info as a ``Proxy-Authorization``."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    headers = {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), headers
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """CA certificates from ``$SSL_CERT_FILE`` or ``$SSL_CERT_DIR`` if set, else certifi's."""
+    cafile = os.environ.get("SSL_CERT_FILE")
+    capath = os.environ.get("SSL_CERT_DIR")
+    cafile = cafile if cafile and os.path.isfile(cafile) else None
+    capath = capath if capath and os.path.isdir(capath) else None
+    if cafile is None and capath is None:
+        try:
+            import certifi
+
+            cafile = certifi.where()
+        except ImportError:  # the system's certificates, then
+            pass
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _dumps(payload: JSONObject) -> bytes:
+    return _ENCODER.encode(payload).encode()
+
+
+def _text(body: bytes, charset: str | None) -> str:
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset
+        return body.decode("utf-8", errors="replace")
+
+
 async def post_json(
-    client: httpx.AsyncClient,
+    client: HttpSession,
     url: str,
     payload: JSONObject,
     *,
@@ -87,35 +210,58 @@ async def post_json(
 ) -> Any:
     """POST ``payload`` as JSON and return the decoded JSON response (any JSON value).
 
-    Every failure becomes a :class:`ModelCallError` naming ``model`` and the URL (without its
-    query string); ``secret`` is scrubbed from any text that is quoted back.
+    ``headers`` are sent as given (:func:`json_headers` adds the content type).
+    ``timeout_s`` bounds the whole exchange (connecting, sending, reading the answer).
+    Redirects are not followed. Every failure becomes a :class:`ModelCallError` naming
+    ``model`` and the URL (without its query string); ``secret`` is scrubbed from any text
+    that is quoted back.
     """
-    where = display_url(url)
 
     def fail(message: str, retryable: bool) -> ModelCallError:
+        where = display_url(url)
         message = message.replace(url, where)
         if secret:
             message = message.replace(secret, "***")
         return ModelCallError(f"POST {where}: {message}", model=model, retryable=retryable)
 
     try:
-        response = await client.post(
-            url, json=payload, headers=dict(headers), timeout=httpx.Timeout(timeout_s)
-        )
-    except httpx.TimeoutException:
-        raise fail(f"timed out after {timeout_s:g}s", True) from None
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise fail(f"invalid URL: {exc}", False) from None
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach endpoint: {type(exc).__name__}: {exc}", True) from None
-    status = response.status_code
-    if status >= 300:
-        body = response.text.replace(secret, "***") if secret else response.text
-        body = " ".join(body[:_BODY_CHARS].split())
-        retryable = status >= 500 or status in _RETRYABLE_STATUS
-        raise fail(f"HTTP {status}: {body}", retryable)
+        data = _dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise fail(f"the input is not JSON: {exc}", False) from None
+    proxy, credentials = client.proxy(url)
+    tunnel = None
+    if credentials is not None:
+        if urlsplit(url).scheme == "https":
+            tunnel = credentials  # sent with the CONNECT request that opens the tunnel
+        else:
+            headers = {**headers, **credentials}  # a plain request is sent to the proxy itself
     try:
-        return json.loads(response.content)
+        async with client.session.post(
+            url,
+            data=data,
+            headers=headers,
+            timeout=_timeout(timeout_s),
+            allow_redirects=False,
+            proxy=proxy,
+            proxy_headers=tunnel,
+        ) as response:
+            status = response.status
+            body = await response.read()
+            charset = response.charset
+    except TimeoutError:
+        raise fail(f"timed out after {timeout_s:g}s", True) from None
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+        raise fail(f"invalid URL: {exc}", False) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise fail(f"cannot reach endpoint: {type(exc).__name__}: {exc}", True) from None
+    if status >= 300:
+        text = _text(body, charset)
+        text = text.replace(secret, "***") if secret else text
+        text = " ".join(text[:_BODY_CHARS].split())
+        retryable = status >= 500 or status in _RETRYABLE_STATUS
+        raise fail(f"HTTP {status}: {text}", retryable)
+    try:
+        return json.loads(body)
     except ValueError:
         raise fail(f"HTTP {status} response is not JSON", False) from None
 
@@ -129,13 +275,14 @@ class HttpAdapter:
         assert isinstance(runtime, HttpRuntime)
         self._runtime = runtime
         self._urls = endpoints(spec, "url", runtime.url, field="runtime.url")
+        self._headers = json_headers(runtime.headers)
         self._env = env
         self._counter = [-1]
 
     async def call(self, inputs: JSONObject, ctx: CallContext) -> JSONObject:
         runtime = self._runtime
-        url = self._urls[pick_instance(self.spec, ctx, self._counter)]
-        headers, secret = request_headers(self.spec, ctx, runtime.headers, runtime.api_key_env)
+        url = self._urls[pick_instance(len(self._urls), ctx, self._counter)]
+        headers, secret = request_headers(self.spec, ctx, self._headers, runtime.api_key_env)
         result = await post_json(
             self._env.http_client(),
             url,

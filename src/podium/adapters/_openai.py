@@ -15,12 +15,19 @@ from typing import Any
 
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext, pick_instance
-from podium.adapters._http import display_url, endpoints, post_json, request_headers
+from podium.adapters._http import (
+    display_url,
+    endpoints,
+    json_headers,
+    post_json,
+    request_headers,
+)
 from podium.errors import ModelCallError
 from podium.registry import ModelSpec, OpenAIRuntime
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHAT_FIELDS = frozenset({"text", "finish_reason", "usage", "model"})
+_HEADERS = json_headers({})
 
 
 class OpenAIAdapter:
@@ -51,8 +58,8 @@ class OpenAIAdapter:
             if batch and not text:
                 return {"embeddings": []}
             payload = {"model": runtime.model, "input": text}
-        base = self._bases[pick_instance(self.spec, ctx, self._counter)]
-        headers, secret = request_headers(self.spec, ctx, {}, runtime.api_key_env)
+        base = self._bases[pick_instance(len(self._bases), ctx, self._counter)]
+        headers, secret = request_headers(self.spec, ctx, _HEADERS, runtime.api_key_env)
         response = await post_json(
             self._env.http_client(),
             f"{base}/chat/completions" if chat else f"{base}/embeddings",
