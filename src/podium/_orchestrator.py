@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
+import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from podium._config import Settings
+from podium._loops import LoopRunners
 from podium._signature import input_schema_of, output_schema_of
 from podium.adapters import AdapterEnv, AdapterPool
 from podium.engine import (
@@ -23,6 +24,7 @@ from podium.engine import (
     repair_run,
     workflow_from_mapping,
 )
+from podium.engine._cache import WorkflowCache, checked_object, mark_checked
 from podium.engine._calls import ModelCaller
 from podium.engine._control import Repair, live_owner
 from podium.engine._journal import Observer, WritePolicy
@@ -80,7 +82,9 @@ class Orchestrator:
             limits=self.settings.limits,
             write_policy=write_policy or WritePolicy(budget_s=self.settings.write_retry_s),
         )
-        self._validated: dict[int, Workflow] = {}
+        self._workflows = WorkflowCache()
+        self._loops = LoopRunners()
+        self._finalizer = weakref.finalize(self, self._loops.close)
 
     # models ----------------------------------------------------------------------------------
     @overload
@@ -106,7 +110,7 @@ class Orchestrator:
     def register_callable(self, target: Callable[..., Any], **options: Any) -> ModelSpec:
         """Register ``target`` with manifest fields ``options``; returns its spec."""
         name = options.pop("name", None) or target.__name__.replace("_", "-").lower()
-        inline = options.pop("inline", False)
+        inline = options.pop("inline", None)
         runtime: dict[str, Any] = {"kind": "python", "inline": inline}
         module = getattr(target, "__module__", "__main__")
         if module != "__main__" and "<locals>" not in getattr(target, "__qualname__", "<locals>"):
@@ -135,22 +139,38 @@ class Orchestrator:
             from podium.registry import spec_from_mapping
 
             return [self.registry.register(spec_from_mapping(dict(source)))]
-        return self.registry.register_path(source)
+        return self.registry.register_path(source, limits=self.settings.limits)
 
     # workflows ---------------------------------------------------------------------------------
     def load(self, workflow: str | Path | Workflow | Mapping[str, Any]) -> Workflow:
-        """Load and fully validate a workflow against the registered models."""
+        """Load and fully validate a workflow against the registered models.
+
+        Files and mappings are parsed and validated once: the result is kept (bounded,
+        least recently used first) until a file changes or a model is registered.
+        """
+        registry = self.registry
+        token = (id(registry), registry.revision)
+
+        def check(loaded: Workflow) -> None:
+            check_models(loaded, registry)
+
         if isinstance(workflow, Workflow):
-            if id(workflow) in self._validated:
-                return workflow
-            loaded = workflow
-        elif isinstance(workflow, Mapping):
-            loaded = workflow_from_mapping(workflow)
+            return checked_object(workflow, token, check)
+        limits = self.settings.limits
+        if isinstance(workflow, Mapping):
+            doc = workflow
+            found = self._workflows.mapping(
+                doc,
+                registry.revision,
+                lambda: workflow_from_mapping(doc, limits=limits),
+                check,
+            )
         else:
-            loaded = load_workflow(workflow)
-        check_models(loaded, self.registry)
-        self._validated[id(loaded)] = loaded
-        return loaded
+            path = workflow
+            found = self._workflows.file(
+                path, registry.revision, lambda: load_workflow(path, limits=limits), check
+            )
+        return mark_checked(found, token)
 
     async def arun(
         self,
@@ -246,16 +266,14 @@ class Orchestrator:
         return self.runner.result(run_id)
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        async def once() -> T:
-            try:
-                return await coro
-            finally:
-                await self.adapters.env.close_http()
-
-        return asyncio.run(once())
+        """Run ``coro`` on this thread's event loop, kept from one call to the next."""
+        return self._loops.run(coro)
 
     def close(self) -> None:
-        """Release the worker threads, and the database connection if this object opened it."""
+        """Release the worker threads, event loops and HTTP connections, and the database
+        connection if this object opened it."""
+        self._loops.run_here(self.adapters.env.close_http)
+        self._finalizer()
         self.adapters.env.threads.shutdown(wait=False, cancel_futures=True)
         if self._owns_store:
             self.store.close()

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from conftest import Cli
@@ -104,7 +103,7 @@ def test_two_resumes_at_once_run_the_run_once(cli: Cli) -> None:
     outcomes: Counter[str] = Counter()
     for run_id in run_ids:
         pair = [cli.popen("runs", "resume", run_id, "--json") for _ in range(2)]
-        done = [p.communicate(timeout=60) + (p.returncode,) for p in pair]
+        done = [(*p.communicate(timeout=60), p.returncode) for p in pair]
         codes = sorted(code for _, _, code in done)
         assert codes == [0, 2], (run_id, done)
         loser = next(err for _, err, code in done if code == 2)
@@ -141,8 +140,8 @@ def test_approve_and_reject_at_once_decide_once(cli: Cli) -> None:
         approve = cli.popen("approve", run_id, "gate", "--by", "ann", "--json")
         reject = cli.popen("approve", run_id, "gate", "--reject", "--by", "bob", "--json")
         done = {
-            "approve": approve.communicate(timeout=60) + (approve.returncode,),
-            "reject": reject.communicate(timeout=60) + (reject.returncode,),
+            "approve": (*approve.communicate(timeout=60), approve.returncode),
+            "reject": (*reject.communicate(timeout=60), reject.returncode),
         }
         codes = sorted(code for _, _, code in done.values())
         assert codes == [0, 2], (run_id, done)
@@ -180,7 +179,7 @@ def test_approving_while_the_run_is_alive_hands_over_cleanly(cli: Cli) -> None:
         proc = cli.popen("run", "parallel.yaml", "-i", f"tag=p{i}", "--json")
         found: list[str] = []
 
-        def requested(tag: str = f"p{i}") -> bool:
+        def requested(tag: str = f"p{i}", found: list[str] = found) -> bool:
             try:
                 if not found:
                     found.extend(_run_with_tag(cli, tag))

@@ -24,15 +24,15 @@ from conftest import FIXTURES, Cli
 
 ITEMS = 1500
 
-FAN = f"""
+FAN = """
 name: fan
 steps:
   fan:
-    map: "${{{{ inputs.items }}}}"
+    map: "${{ inputs.items }}"
     concurrency: 4
-    step: {{uses: model/recorder, with: {{text: "${{{{ item }}}}", delay: 0.002}}}}
-inputs: {{items: array}}
-outputs: {{n: "${{{{ len(steps.fan.output) }}}}"}}
+    step: {uses: model/recorder, with: {text: "${{ item }}", delay: 0.002}}
+inputs: {items: array}
+outputs: {n: "${{ len(steps.fan.output) }}"}
 """
 
 
@@ -65,7 +65,8 @@ def _prepare(cli: Cli, home: Path) -> Cli:
     done = cli("models", "register", str(FIXTURES / "models.yaml"))
     assert done.returncode == 0, done.stderr
     cli.write("fan.yaml", FAN)
-    cli.write("items.json", '{"items": [%s]}' % ", ".join(f'"i{i}"' for i in range(ITEMS)))
+    items = ", ".join(f'"i{i}"' for i in range(ITEMS))
+    cli.write("items.json", f'{{"items": [{items}]}}')
     return cli
 
 
@@ -84,7 +85,7 @@ def disk_home(tmp_path: Path) -> Cli:
     """A home on the test's own filesystem (tmpfs ignores chattr for open files)."""
     probe = tmp_path / "probe"
     probe.write_text("x")
-    done = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, text=True)
+    done = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, text=True, check=False)
     subprocess.run(["chattr", "-i", str(probe)], capture_output=True, check=False)
     if done.returncode != 0:
         if os.environ.get("CI") == "true":

@@ -372,7 +372,13 @@ def test_approve_and_reject_at_once_record_one_decision(tmp_path: Path) -> None:
             barrier = threading.Barrier(2)
             errors: list[str] = []
 
-            def decide(approved: bool, who: str, run_id: str = waiting.run_id) -> None:
+            def decide(
+                approved: bool,
+                who: str,
+                run_id: str = waiting.run_id,
+                barrier: threading.Barrier = barrier,
+                errors: list[str] = errors,
+            ) -> None:
                 with Orchestrator(home=home, discover=False) as o:
                     barrier.wait()
                     try:

@@ -1,10 +1,11 @@
 """Python callables: ``target: "module:object"`` or a function registered from code.
 
 A function is called with the input fields as keyword arguments. A class is instantiated
-once (no arguments) and its ``predict`` or ``__call__`` method used the same way. Sync
-callables run in the shared thread pool so they never block the event loop; coroutine
-functions are awaited directly; ``inline: true`` runs a sync callable on the loop (only
-for trivial, fast code).
+once (no arguments) and its ``predict`` or ``__call__`` method used the same way. Coroutine
+functions are awaited directly. A sync callable's first calls run in the shared thread pool
+and are timed; if every one of them was fast, later calls run on the event loop itself (a
+thread hop costs more than a trivial model), and the first call that is slow sends the
+model back to the pool for good. ``inline: true`` or ``false`` fixes the choice.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import functools
 import importlib
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -65,6 +67,38 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     )
 
 
+#: Calls timed in the thread pool before a sync model may run on the loop.
+PROBE_CALLS = 8
+#: A call at most this long is fast enough to run on the event loop.
+FAST_S = 0.0002
+#: An inline call longer than this sends the model back to the thread pool for good.
+SLOW_S = 0.002
+
+
+class InlinePolicy:
+    """Where a sync model runs: on the loop while it is fast, in the thread pool otherwise."""
+
+    def __init__(self, fixed: bool | None) -> None:
+        self.fixed = fixed
+        self.inline = bool(fixed)
+        self._probes = 0 if fixed is None else PROBE_CALLS
+
+    def timed_in_pool(self, seconds: float) -> None:
+        if self.fixed is not None or self._probes >= PROBE_CALLS:
+            return
+        if seconds > FAST_S:
+            self.fixed = False  # slow from the start: never on the loop
+            return
+        self._probes += 1
+        if self._probes == PROBE_CALLS:
+            self.inline = True
+
+    def timed_inline(self, seconds: float) -> None:
+        if self.fixed is None and seconds > SLOW_S:
+            self.inline = False
+            self.fixed = False
+
+
 class PythonAdapter:
     """Calls a Python callable in-process."""
 
@@ -82,7 +116,7 @@ class PythonAdapter:
             implementation = as_callable(import_target(runtime.target))
         self._fn = implementation
         self._async = _is_async(implementation)
-        self._inline = runtime.inline
+        self.placement = InlinePolicy(runtime.inline)
         self._threads = env.threads
         self._wants_ctx = "podium_context" in _parameters(implementation)
 
@@ -93,13 +127,18 @@ class PythonAdapter:
         try:
             if self._async:
                 result = await self._fn(**kwargs)
-            elif self._inline:
-                result = self._fn(**kwargs)
+            elif self.placement.inline and ctx.timeout_s is None:  # a timeout needs the pool
+                started = time.perf_counter()
+                try:
+                    result = self._fn(**kwargs)
+                finally:
+                    self.placement.timed_inline(time.perf_counter() - started)
             else:
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    self._threads, functools.partial(self._fn, **kwargs)
+                result, seconds = await loop.run_in_executor(
+                    self._threads, functools.partial(_timed, self._fn, kwargs)
                 )
+                self.placement.timed_in_pool(seconds)
         except TypeError as exc:
             raise ModelCallError(
                 f"called with bad arguments: {exc}", model=self.spec.key, retryable=False
@@ -121,6 +160,12 @@ class PythonAdapter:
 
     async def aclose(self) -> None:
         """Nothing to release: the thread pool belongs to the environment."""
+
+
+def _timed(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = fn(**kwargs)
+    return result, time.perf_counter() - started
 
 
 def _parameters(fn: Callable[..., Any]) -> set[str]:

@@ -36,6 +36,8 @@ from podium.routing import Router
 from podium.store import Event, encode_json
 
 S = StepStatus
+#: Steps started between two chances for the event loop to run other work.
+YIELD_EVERY = 32
 T = TypeVar("T")
 
 
@@ -98,6 +100,8 @@ class Executor:
         self.registry = registry
         self.limits = limits
         self.desk = ApprovalDesk()
+        self._ticks = 0
+        self._over_limit: StepFailure | None = None
         self._logged_decisions: dict[int, tuple[Any, str]] = {}
 
     def has_parked(self) -> bool:
@@ -195,6 +199,13 @@ class Executor:
     # one step ------------------------------------------------------------------------------
     async def run_step(self, step: Step, scope: Scope, key: str) -> Outcome:
         self.journal.check()  # a run whose log cannot be written starts nothing new
+        if self._over_limit is not None and self._over_limit.key != key:
+            raise self._over_limit  # the run is over its step limit: start nothing more
+        self._ticks += 1
+        if self._ticks % YIELD_EVERY == 0:
+            # Models that run inline never suspend: let the loop flush the journal, run
+            # timers (heartbeat, cancel) and other runs now and then.
+            await asyncio.sleep(0)
         record = self.state.step(key)
         if record is not None:
             if record.status is S.SUCCEEDED:
@@ -262,10 +273,11 @@ class Executor:
     def _started(self, key: str, **data: Any) -> int:
         record = self.state.step(key)
         if record is None and len(self.state.steps) >= self.limits.run_steps:
-            raise StepFailure(
-                key,
-                self.limits.exceeded("run_steps", len(self.state.steps) + 1, "the run's steps"),
+            message = self.limits.exceeded(
+                "run_steps", len(self.state.steps) + 1, "the run's steps"
             )
+            self._over_limit = StepFailure(key, message)
+            raise self._over_limit
         attempt = (record.attempts if record else 0) + 1
         decision = data.get("decision")
         if decision is not None:

@@ -18,7 +18,7 @@ from podium._types import RunStatus, StepStatus
 from podium.engine._calls import ModelCaller, StepFailure
 from podium.engine._control import ACTIVE_RUNS, OWNER, claim
 from podium.engine._executor import Executor, Scope
-from podium.engine._ir import Workflow
+from podium.engine._ir import MapStep, Workflow
 from podium.engine._journal import Journal, JournalError, Observer, WritePolicy
 from podium.engine._loader import input_defaults, input_schema, workflow_from_snapshot
 from podium.engine._result import RunResult
@@ -67,7 +67,27 @@ def prepare_inputs(
         raise SchemaError(
             exc.message.replace(f"workflow '{workflow.name}': ", ""), file=shown
         ) from None
+    _check_map_widths(workflow, values, limits)
     return values
+
+
+def _check_map_widths(workflow: Workflow, values: dict[str, Any], limits: Limits) -> None:
+    """A top-level map over the inputs alone: its width is known before the run starts."""
+    view = {"inputs": values, "steps": {}, "item": None, "loop": None}
+    for step_id, step in workflow.steps.items():
+        over = step.over if isinstance(step, MapStep) else None
+        if over is None or over.references or not over.roots <= {"inputs"}:
+            continue
+        try:
+            items = over.evaluate(view)
+        except ExpressionError:
+            continue  # reported when the step runs
+        if isinstance(items, list | tuple) and len(items) > limits.map_items:
+            raise SchemaError(
+                limits.exceeded("map_items", len(items), "the map's items"),
+                file=workflow.display or workflow.source,
+                field=f"steps.{step_id}.map",
+            )
 
 
 class Runner:
@@ -126,7 +146,7 @@ class Runner:
         if record.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
             raise InvalidStateError(f"run {run_id} is {record.status}; nothing to resume")
         fence = claim(self.store, run_id, force=force)
-        workflow = workflow_from_snapshot(record.definition)
+        workflow = workflow_from_snapshot(record.definition, limits=self.limits)
         state = RunState.replay(self.store.events(run_id))
         if state.anomalies:
             self.store.update_run(run_id, {"heartbeat": None})

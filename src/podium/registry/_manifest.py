@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from podium._limits import DEFAULT_LIMITS, Limits
 from podium._yaml import line_of, load_yaml_file, plain
 from podium.errors import ManifestError, SchemaError
 from podium.registry._spec import ModelSpec
@@ -72,12 +73,12 @@ class Manifest:
         return line_of(self.data, path)
 
 
-def load_manifests(path: str | Path) -> list[ModelSpec]:
+def load_manifests(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> list[ModelSpec]:
     """Every manifest in a file (one document, or a list of them) or a folder (recursive)."""
-    return [manifest.spec for manifest in read_manifests(path)]
+    return [manifest.spec for manifest in read_manifests(path, limits=limits)]
 
 
-def read_manifests(path: str | Path) -> list[Manifest]:
+def read_manifests(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> list[Manifest]:
     """Every manifest document in a file or folder, with the YAML each came from.
 
     The same ``name@version`` defined twice with different specs (in two files, or twice
@@ -92,14 +93,14 @@ def read_manifests(path: str | Path) -> list[Manifest]:
         )
         if not files:
             raise ManifestError("no manifest files (*.yaml, *.yml) in this folder", file=str(path))
-        found = [manifest for f in files for manifest in _read_file(f)]
+        found = [manifest for f in files for manifest in _read_file(f, limits)]
     else:
-        found = _read_file(target)
+        found = _read_file(target, limits)
     return _without_duplicates(found)
 
 
-def _read_file(target: Path) -> list[Manifest]:
-    data = load_yaml_file(target, ManifestError)
+def _read_file(target: Path, limits: Limits) -> list[Manifest]:
+    data = load_yaml_file(target, ManifestError, limits=limits)
     documents = data if isinstance(data, list) else [data]
     base_dir = target.parent.resolve()
     return [

@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from podium._limits import DEFAULT_LIMITS, Limits
 from podium.errors import ManifestError, ModelNotFoundError
 from podium.registry._checks import check_runnable
 from podium.registry._manifest import read_manifests, spec_from_mapping
@@ -55,14 +56,16 @@ class Registry:
         self._index(spec)
         return spec
 
-    def register_path(self, path: str | Path, *, thorough: bool = True) -> list[ModelSpec]:
+    def register_path(
+        self, path: str | Path, *, thorough: bool = True, limits: Limits = DEFAULT_LIMITS
+    ) -> list[ModelSpec]:
         """Register every manifest in a file or folder; nothing is registered if any is bad.
 
         Each model is first checked to be runnable (:func:`check_runnable`): with
         ``thorough`` that imports python targets and reads skops files' type lists;
         without it only files and URLs are checked (what discovery at start-up does).
         """
-        manifests = read_manifests(path)
+        manifests = read_manifests(path, limits=limits)
         for manifest in manifests:
             check_runnable(manifest.spec, manifest.data, thorough=thorough)
         specs = [manifest.spec for manifest in manifests]

@@ -29,12 +29,15 @@ class _Strict(BaseModel):
 class PythonRuntime(_Strict):
     """A Python callable: ``target: "module:object"`` or one registered from code.
 
-    Sync callables run in a thread pool unless ``inline`` is set (for trivial, fast code).
+    ``inline`` says where a sync callable runs: ``false``, always in a thread pool;
+    ``true``, always on the event loop (only for trivial code); unset (the default), on the
+    loop once its first calls in the pool have all been fast, and back in the pool for good
+    the first time one is slow.
     """
 
     kind: Literal["python"] = "python"
     target: str | None = None
-    inline: bool = False
+    inline: bool | None = None
 
 
 class HttpRuntime(_Strict):

@@ -83,10 +83,8 @@ class MemoryStore:
             record = self._runs.get(run_id)
             if record is None:
                 raise StoreError(f"no run with id '{run_id}'")
-            if fence is not None:
-                if record.claim != fence:
-                    raise LeaseLostError(f"run {run_id} was claimed by another process")
-                update = {"heartbeat": time.time(), **(update or {})}
+            if fence is not None and record.claim != fence:
+                raise LeaseLostError(f"run {run_id} was claimed by another process")
             self._add(run_id, events)
             if update:
                 self._runs[run_id] = replace(record, **copy.deepcopy(update))

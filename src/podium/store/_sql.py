@@ -220,29 +220,30 @@ class SqlStore:
             if column not in runs_table.c:
                 raise StoreError(f"no run column '{column}'")
         if self._fast is not None:
-            rows = [self._event_tuple(run_id, e) for e in events]
-            self._fast.append(run_id, rows, _encode_update(update), fence)
+            tuples = [self._event_tuple(run_id, e) for e in events]
+            self._fast.append(run_id, tuples, _encode_update(update), fence)
             return list(events)
-        statements: list[Any] = []
         values = _encode_update(update) or {}
-        if fence is not None and "heartbeat" not in values:
-            values["heartbeat"] = time.time()
-            fenced = _run_where(run_id).where(func.coalesce(runs_table.c.claim, 0) == fence)
-            statements.append((fenced.values(**values), None))
-        elif values:
-            statements.append((_run_where(run_id).values(**values), None))
-        if events:
-            statements.append((events_table.insert(), [self._event_row(run_id, e) for e in events]))
-        if not statements:
+        rows = [self._event_row(run_id, e) for e in events]
+        if not rows and not values and fence is None:
             return list(events)
+        t = runs_table
         with self._lock:
             try:
-                first = self._conn.execute(*statements[0])
-                if fence is not None and first.rowcount == 0:
-                    self._conn.rollback()
-                    raise LeaseLostError(f"run {run_id} was claimed by another process")
-                for stmt, params in statements[1:]:
-                    self._conn.execute(stmt, params)
+                if fence is not None:
+                    # hold the run's row (FOR SHARE) so no claim can change until we commit
+                    held = self._conn.execute(
+                        select(t.c.run_id)
+                        .where(t.c.run_id == run_id, func.coalesce(t.c.claim, 0) == fence)
+                        .with_for_update(read=True)
+                    ).first()
+                    if held is None:
+                        self._conn.rollback()
+                        raise LeaseLostError(f"run {run_id} was claimed by another process")
+                if values:
+                    self._conn.execute(_run_where(run_id).values(**values))
+                if rows:
+                    self._conn.execute(events_table.insert(), rows)
                 self._conn.commit()
             except SQLAlchemyError as exc:
                 self._conn.rollback()
@@ -329,7 +330,7 @@ class SqlStore:
         event_row = self._event_row(run_id, Event("approval_decided", step, decision, ts))
         with self._lock:
             try:
-                inserted = self._conn.execute(guarded).rowcount
+                inserted = len(self._conn.execute(guarded.returning(decisions_table.c.step)).all())
                 if inserted == 1:
                     self._conn.execute(events_table.insert(), event_row)
                 self._conn.commit()

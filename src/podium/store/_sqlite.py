@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +12,13 @@ from sqlalchemy import Connection
 from podium.errors import LeaseLostError, StoreError
 
 _INSERT_EVENT = "INSERT INTO podium_events (run_id, ts, type, step, data) VALUES (?, ?, ?, ?, ?)"
+# Fenced: the row goes in only while the run's claim is still the writer's. The run's own
+# row is not rewritten (it holds the definition and inputs, which can be large).
+_INSERT_FENCED = (
+    "INSERT INTO podium_events (run_id, ts, type, step, data) SELECT ?, ?, ?, ?, ? "
+    "WHERE EXISTS (SELECT 1 FROM podium_runs WHERE run_id = ? AND COALESCE(claim, 0) = ?)"
+)
+_HOLDS = "SELECT 1 FROM podium_runs WHERE run_id = ? AND COALESCE(claim, 0) = ?"
 
 
 class SqliteWriter:
@@ -55,27 +61,38 @@ class SqliteWriter:
         fence: int | None,
     ) -> None:
         """Events and run-row changes in one transaction; with ``fence``, only while the run's
-        claim is still ``fence`` (the heartbeat is refreshed on the way)."""
+        claim is still ``fence`` (else nothing is written and :class:`LeaseLostError` raised)."""
         values = dict(update or {})
-        if fence is not None and "heartbeat" not in values:
-            values["heartbeat"] = time.time()
         with self._lock:
             raw = self._raw()
             try:
-                if values or fence is not None:
+                if values:
                     assignments = ", ".join(f"{k} = ?" for k in values)
                     sql = f"UPDATE podium_runs SET {assignments} WHERE run_id = ?"  # noqa: S608 - column names are checked by the store
                     params = [*values.values(), run_id]
                     if fence is not None:
                         sql += " AND COALESCE(claim, 0) = ?"
                         params.append(fence)
-                    changed = raw.execute(sql, params).rowcount
-                    if fence is not None and changed == 0:
-                        raw.rollback()
-                        raise LeaseLostError(f"run {run_id} was claimed by another process")
-                if events:
+                    if raw.execute(sql, params).rowcount == 0 and fence is not None:
+                        self._lost(raw, run_id)
+                if events and fence is not None:
+                    rows = [(*row, run_id, fence) for row in events]
+                    if raw.executemany(_INSERT_FENCED, rows).rowcount != len(rows):
+                        self._lost(raw, run_id)
+                elif events:
                     raw.executemany(_INSERT_EVENT, events)
+                elif (
+                    fence is not None
+                    and not values
+                    and raw.execute(_HOLDS, (run_id, fence)).fetchone() is None
+                ):
+                    self._lost(raw, run_id)
                 raw.commit()
             except sqlite3.Error as exc:
                 raw.rollback()
                 raise StoreError(f"database write failed: {exc}") from None
+
+    @staticmethod
+    def _lost(raw: sqlite3.Connection, run_id: str) -> None:
+        raw.rollback()
+        raise LeaseLostError(f"run {run_id} was claimed by another process")
