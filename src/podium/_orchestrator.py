@@ -6,7 +6,7 @@ import inspect
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from podium._config import Settings
 from podium._loops import LoopRunners
@@ -28,10 +28,12 @@ from podium.engine._cache import WorkflowCache, checked_object, mark_checked
 from podium.engine._calls import ModelCaller
 from podium.engine._control import Repair, live_owner
 from podium.engine._journal import Observer, WritePolicy
-from podium.planner import Plan, Planner, PlanOptions
 from podium.registry import ModelSpec, Registry
 from podium.routing import AdaptiveRouter, Router
 from podium.store import MemoryStore, RunRecord, Store, open_store
+
+if TYPE_CHECKING:
+    from podium.planner import Plan, Planner, PlanOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -323,6 +325,8 @@ class Orchestrator:
         """The planner over this orchestrator's models and store (made on first use)."""
         found: Planner | None = self.__dict__.get("_planner")
         if found is None:
+            from podium.planner import Planner
+
             found = self.__dict__["_planner"] = Planner(self.registry, self.store)
         return found
 

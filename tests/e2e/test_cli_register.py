@@ -56,3 +56,25 @@ def test_a_runnable_model_still_registers(cli: Cli) -> None:
     done = cli("models", "register", "m.yaml")
     assert done.returncode == 0, done.stderr
     assert "registered" in done.stdout and "broken@1.0.0" in done.stdout
+
+
+def test_a_python_target_next_to_its_manifest_needs_no_pythonpath(cli: Cli) -> None:
+    folder = cli.root / "mine"
+    folder.mkdir()
+    (folder / "mymodels.py").write_text(
+        "def upper(text: str) -> dict:\n    return {'text': text.upper()}\n"
+    )
+    (folder / "models.yaml").write_text(
+        "name: my-upper\nversion: 1.0.0\ncapabilities: [text.myupper]\n"
+        "input: {text: string}\noutput: {text: string}\n"
+        'runtime: {kind: python, target: "mymodels:upper"}\n'
+    )
+    (cli.root / "flow.yaml").write_text(
+        "name: shout\ninputs: {message: string}\nsteps:\n"
+        "  loud: {uses: model/my-upper, with: {text: '${{ inputs.message }}'}}\n"
+        "outputs: {text: '${{ steps.loud.output.text }}'}\n"
+    )
+    done = cli("models", "register", str(folder / "models.yaml"))
+    assert done.returncode == 0, done.stderr
+    ran = cli.json("run", "flow.yaml", "-i", "message=hello")  # a new process
+    assert ran["status"] == "succeeded" and ran["outputs"] == {"text": "HELLO"}

@@ -42,3 +42,40 @@ def test_import_is_light_and_side_effect_free(tmp_path) -> None:
     )
     assert done.stdout.strip() == ""
     assert not (tmp_path / ".podium").exists()  # importing creates no state
+
+
+def _loaded(code: str, modules: tuple[str, ...]) -> list[str]:
+    probe = f"import sys\n{code}\nprint(','.join(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return [m for m in done.stdout.strip().split(",") if m]
+
+
+ENGINE = ("sqlalchemy", "pydantic", "yaml", "podium._orchestrator", "podium.engine", "podium.store")
+
+
+def test_import_podium_loads_nothing_until_a_name_is_used() -> None:
+    assert _loaded("import podium", ENGINE) == []
+    assert _loaded("import podium; podium.RunStatus", ENGINE) == []
+    assert "podium._orchestrator" in _loaded("import podium; podium.Orchestrator", ENGINE)
+    assert _loaded("from podium import UserError", ENGINE) == []
+
+
+def test_the_command_line_help_loads_no_engine() -> None:
+    code = (
+        "from podium.cli import app\nimport typer.testing\n"
+        "typer.testing.CliRunner().invoke(app, ['--help'])"
+    )
+    assert _loaded(code, ENGINE) == []
+
+
+def test_every_public_name_resolves_lazily() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from podium import *; print(Orchestrator.__name__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "Orchestrator"

@@ -12,27 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import inspect
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from podium._imports import import_module_near
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext
 from podium.errors import ManifestError, ModelCallError
 from podium.registry import ModelSpec, PythonRuntime
 
 
-def import_target(target: str) -> Any:
-    """Import ``module:attr.path``; a failure is a :class:`ManifestError` naming the target."""
+def import_target(target: str, manifest: str | None = None) -> Any:
+    """Import ``module:attr.path`` (looking beside ``manifest`` too); a failure is a
+    :class:`ManifestError` naming the target."""
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise ManifestError(
             f"target '{target}' must look like 'package.module:object'", field="runtime.target"
         )
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = import_module_near(module_name, manifest)
     except ImportError as exc:
         raise ManifestError(
             f"cannot import '{module_name}': {exc}", field="runtime.target"
@@ -113,7 +114,7 @@ class PythonAdapter:
                     f"{spec.key} has no runtime.target and no function registered in this process",
                     field="runtime.target",
                 )
-            implementation = as_callable(import_target(runtime.target))
+            implementation = as_callable(import_target(runtime.target, spec.source))
         self._fn = implementation
         self._async = _is_async(implementation)
         self.placement = InlinePolicy(runtime.inline)

@@ -7,13 +7,12 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from podium._orchestrator import Orchestrator
 from podium._types import RunStatus
 from podium.cli._progress import LiveProgress
 from podium.cli._render import (
@@ -23,8 +22,11 @@ from podium.cli._render import (
     runs_table,
     steps_table,
 )
-from podium.engine import RunResult
 from podium.errors import ExecutionError, PodiumError, UserError
+
+if TYPE_CHECKING:
+    from podium._orchestrator import Orchestrator
+    from podium.engine import RunResult
 
 app = typer.Typer(
     help="Podium: many specialised AI models working as one system.",
@@ -71,6 +73,8 @@ def handles_errors(command: C) -> C:
 
 
 def orchestrator() -> Orchestrator:
+    from podium._orchestrator import Orchestrator
+
     return Orchestrator()
 
 

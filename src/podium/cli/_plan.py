@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Group, RenderableType
@@ -22,7 +22,9 @@ from podium.cli._app import (
     parse_inputs,
 )
 from podium.errors import UserError
-from podium.planner import Plan, PlanConstraints, PlanOptions
+
+if TYPE_CHECKING:
+    from podium.planner import Plan
 
 ORIGIN = {"typed": "typed search", "llm": "LLM plan, validated", "template": "reused template"}
 
@@ -112,6 +114,8 @@ def plan(
     """Plan a goal as a workflow over the registered models (and run it with --run)."""
     if not goal.strip() and not want:
         raise UserError("give a goal in words, or the types you want with --want", field="goal")
+    from podium.planner import PlanConstraints, PlanOptions
+
     options = PlanOptions(
         constraints=PlanConstraints(policy=policy, max_cost=max_cost, min_quality=min_quality),
         matcher=match,

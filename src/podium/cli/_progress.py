@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -11,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from podium.cli._render import status_text
-from podium.store import Event
+
+if TYPE_CHECKING:
+    from podium.store import Event
 
 _STATUS_OF = {
     "step_started": "running",

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from podium.engine import RunResult
-from podium.registry import ModelSpec
-from podium.store import RunRecord
+if TYPE_CHECKING:
+    from podium.engine import RunResult
+    from podium.registry import ModelSpec
+    from podium.store import RunRecord
 
 STATUS_STYLE = {
     "succeeded": "green",

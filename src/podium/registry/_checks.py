@@ -16,13 +16,13 @@ and reads the type list of skops files.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from podium._imports import import_module_near
 from podium._yaml import line_of
 from podium.errors import ManifestError
 from podium.registry._spec import (
@@ -93,7 +93,7 @@ def check_runnable(spec: ModelSpec, data: Any = None, *, thorough: bool = True) 
     runtime = spec.runtime
     if isinstance(runtime, PythonRuntime):
         if thorough and runtime.target:
-            _check_target(where, runtime.target)
+            _check_target(where, runtime.target, spec.source)
     elif isinstance(runtime, SklearnRuntime | OnnxRuntime):
         _check_file(where, Path(runtime.path))
         if thorough and isinstance(runtime, SklearnRuntime):
@@ -104,14 +104,14 @@ def check_runnable(spec: ModelSpec, data: Any = None, *, thorough: bool = True) 
         _check_urls(where, spec, runtime)
 
 
-def _check_target(where: _Where, target: str) -> None:
+def _check_target(where: _Where, target: str, manifest: str | None = None) -> None:
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise where.error(
             f"target '{target}' must look like 'package.module:object'", "runtime", "target"
         )
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = import_module_near(module_name, manifest)
     except ImportError as exc:
         raise where.error(
             f"cannot import '{module_name}': {exc} (is its folder on PYTHONPATH?)",

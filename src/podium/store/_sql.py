@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -136,8 +134,14 @@ class SqlStore:
                 raise StoreError(f"database read failed: {reason(exc)}") from None
 
     def _upsert(self, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
-        insert = sqlite_insert if self._sqlite else pg_insert
-        stmt = insert(table).values(**values)
+        if self._sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt: Any = sqlite_insert(table).values(**values)
+        else:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table).values(**values)
         changes = {k: v for k, v in values.items() if k not in keys}
         return stmt.on_conflict_do_update(index_elements=keys, set_=changes)
 
