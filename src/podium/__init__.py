@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from podium._limits import Limits
     from podium._orchestrator import Orchestrator
     from podium._types import RunStatus, StepStatus
     from podium.engine import RetryPolicy, RunResult, Workflow
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 _WHERE = {
     "ExecutionError": "podium.errors",
+    "Limits": "podium._limits",
     "ModelCallError": "podium.errors",
     "ModelSpec": "podium.registry",
     "Orchestrator": "podium._orchestrator",
@@ -57,6 +59,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ExecutionError",
+    "Limits",
     "ModelCallError",
     "ModelSpec",
     "Orchestrator",

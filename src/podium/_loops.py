@@ -3,9 +3,9 @@
 ``asyncio.run`` makes a loop and shuts an executor down on every call, and
 ``asyncio.Runner`` swaps the SIGINT handler twice per call at the price of formatting the
 pending task; for a run of a few microsecond-steps either costs more than the run. Here a
-loop is made once per thread and kept; Ctrl-C during a call cancels the running work (so a
-run records that it was cancelled) and then raises ``KeyboardInterrupt``, as with
-``asyncio.run``.
+loop is made once per thread and kept, and the SIGINT handler is installed once (and given
+back on close); Ctrl-C during a call cancels the running work (so a run records that it
+was cancelled) and then raises ``KeyboardInterrupt``, as with ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -21,18 +21,20 @@ T = TypeVar("T")
 
 
 class _Interrupt:
-    """The SIGINT handler of one call: the first Ctrl-C cancels its task, a second raises."""
+    """The SIGINT handler while Podium owns it: the first Ctrl-C cancels the call in progress,
+    a second one (or one between calls) raises ``KeyboardInterrupt`` as Python's own does."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
-        self.loop = loop
-        self.task = task
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[Any] | None = None
         self.fired = False
 
     def __call__(self, signum: int, frame: object) -> None:
-        if self.fired or self.task.done():
+        task, loop = self.task, self.loop
+        if self.fired or task is None or loop is None or task.done():
             raise KeyboardInterrupt
         self.fired = True
-        self.loop.call_soon_threadsafe(self.task.cancel)
+        loop.call_soon_threadsafe(task.cancel)
 
 
 class LoopRunners:
@@ -41,6 +43,7 @@ class LoopRunners:
     def __init__(self) -> None:
         self._loops: dict[int, asyncio.AbstractEventLoop] = {}
         self._lock = threading.Lock()
+        self._handler = _Interrupt()
 
     def _loop(self) -> asyncio.AbstractEventLoop:
         ident = threading.get_ident()
@@ -65,20 +68,30 @@ class LoopRunners:
             coro.close()
             raise
         task = loop.create_task(coro)
-        main = threading.current_thread() is threading.main_thread()
-        handler = _Interrupt(loop, task)
-        own_sigint = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        if own_sigint:
-            signal.signal(signal.SIGINT, handler)
+        handler = self._sigint()
+        if handler is not None:
+            handler.loop, handler.task, handler.fired = loop, task, False
         try:
             return loop.run_until_complete(task)
         except asyncio.CancelledError:
-            if handler.fired:
+            if handler is not None and handler.fired:
                 raise KeyboardInterrupt from None
             raise
         finally:
-            if own_sigint:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            if handler is not None:
+                handler.loop = handler.task = None
+
+    def _sigint(self) -> _Interrupt | None:
+        """Our SIGINT handler, installed once, in the main thread, over Python's default."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        ours: _Interrupt = self._handler
+        current = signal.getsignal(signal.SIGINT)
+        if current is signal.default_int_handler:
+            signal.signal(signal.SIGINT, ours)
+            return ours
+        installed = current is ours  # by an earlier call
+        return ours if installed else None  # someone else's handler: leave it alone
 
     def run_here(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``job`` on this thread's loop, if this thread has one."""
@@ -87,7 +100,13 @@ class LoopRunners:
             loop.run_until_complete(job())
 
     def close(self) -> None:
-        """Close every loop that is not running (a running one closes with its thread)."""
+        """Close every loop that is not running (a running one closes with its thread), and
+        give SIGINT back to Python's default handler."""
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is self._handler
+        ):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         with self._lock:
             loops, self._loops = list(self._loops.values()), {}
         for loop in loops:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from podium._config import Settings
+from podium._limits import Limits
 from podium._loops import LoopRunners
 from podium._signature import input_schema_of, output_schema_of
 from podium.adapters import AdapterEnv, AdapterPool
@@ -59,8 +61,11 @@ class Orchestrator:
         observers: Sequence[Observer] = (),
         store: Store | None = None,
         write_policy: WritePolicy | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.settings = Settings.from_env(home, database_url)
+        if limits is not None:
+            self.settings = dataclasses.replace(self.settings, limits=limits)
         self._owns_store = store is None
         if store is None:
             store = (

@@ -9,6 +9,7 @@ import podium
 
 EXPECTED = [
     "ExecutionError",
+    "Limits",
     "ModelCallError",
     "ModelSpec",
     "Orchestrator",

@@ -16,13 +16,14 @@ if TYPE_CHECKING:
     from podium.adapters._http import HttpSession
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallContext:
     """What an adapter may know about the call it serves.
 
     ``instance`` is the index into the model's instances picked by the router (``None``:
     the adapter chooses). ``idempotency_key`` is stable across retries and resumes of the
-    same step, so a model with side effects can recognise a repeat.
+    same step, so a model with side effects can recognise a repeat. Read-only by
+    convention (not frozen: one is made per call, and frozen ones cost more to make).
     """
 
     run_id: str | None = None

@@ -45,10 +45,14 @@ class AdapterPool:
 
     async def invoke(self, spec: ModelSpec, inputs: JSONObject, ctx: CallContext) -> JSONObject:
         """Validate ``inputs``, call the model, validate and return its output."""
-        spec.input_schema.validate(inputs, owner=spec.key, direction="input")
-        output = await self.adapter(spec).call(inputs, ctx)
+        key = spec.key  # built on every read: once per call here
+        spec.input_schema.validate(inputs, owner=key, direction="input")
+        adapter = self._adapters.get(key)
+        if adapter is None or adapter.spec is not spec:
+            adapter = self.adapter(spec)
+        output = await adapter.call(inputs, ctx)
         try:
-            spec.output_schema.validate(output, owner=spec.key, direction="output")
+            spec.output_schema.validate(output, owner=key, direction="output")
         except Exception as exc:
             raise ModelCallError(str(exc), retryable=False) from None
         return output

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
@@ -47,12 +47,12 @@ class Interceptor(Protocol):
     async def __call__(self, call: ModelCall, proceed: Proceed) -> JSONObject: ...
 
 
-@dataclass(frozen=True)
-class CallResult:
+class CallResult(NamedTuple):
     """A step's answer: which model (and instance) gave it, at what cost, after how many tries.
 
     ``hedged``: a second request was sent. ``stages``: a cascade's trail, one entry per model
-    asked (its confidence, the threshold, whether it answered).
+    asked (its confidence, the threshold, whether it answered). (A named tuple: one is made
+    per call, and tuples are the cheapest immutable record.)
     """
 
     output: JSONObject
@@ -113,7 +113,8 @@ class ModelCaller:
         self.router = router
         self.store = store
         self.rng = rng or random.Random()  # noqa: S311 - only for retry jitter
-        proceed: Proceed = self._invoke
+        self._last: Proceed = self._invoke
+        proceed: Proceed = self._last
         for interceptor in reversed(interceptors):
             proceed = _wrap(interceptor, proceed)
         self._proceed = proceed
@@ -158,16 +159,15 @@ class ModelCaller:
                 ctx = CallContext(context.run_id, context.step, context.attempt, instance, timeout)
         hedged = False
         if hedge_after_s is None:
-            output = await self._one(spec, inputs, ctx, capability, deadline, instance)
+            output, cost = await self._one(spec, inputs, ctx, capability, deadline, instance)
         else:
-            output, instance, hedged = await self._hedged(
+            (output, cost), instance, hedged = await self._hedged(
                 spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance
             )
         latency = (time.perf_counter() - started) * 1000.0
         if key is not None:
             self.store.cache_put(key, output)
         shown = None if spec.instances == 1 else instance
-        cost = call_cost(spec, output)
         return CallResult(output, spec, cost, False, latency, context.attempt, shown, hedged)
 
     async def _wait(
@@ -193,16 +193,19 @@ class ModelCaller:
         capability: str | None,
         deadline: float | None,
         instance: int | None,
-    ) -> JSONObject:
-        """One request to ``instance``, reported to the router however it ends."""
+    ) -> tuple[JSONObject, float]:
+        """One request to ``instance``, reported to the router however it ends: the output
+        and its cost."""
         started = time.perf_counter()
-        call = ModelCall(spec, inputs, ctx, capability)
         try:
             if deadline is None:
-                output = await self._proceed(call)
+                if self._proceed is self._last:  # no interceptor: no ModelCall to build
+                    output = await self.adapters.invoke(spec, inputs, ctx)
+                else:
+                    output = await self._proceed(ModelCall(spec, inputs, ctx, capability))
             else:
                 async with asyncio.timeout_at(deadline):
-                    output = await self._proceed(call)
+                    output = await self._proceed(ModelCall(spec, inputs, ctx, capability))
         except TimeoutError:
             self._report(spec, capability, started, instance, ok=False)
             raise StepTimeoutError(
@@ -215,8 +218,9 @@ class ModelCaller:
         except BaseException:
             self._report(spec, capability, started, instance, ok=False, cancelled=True)
             raise
-        self._report(spec, capability, started, instance, ok=True, cost=call_cost(spec, output))
-        return output
+        cost = call_cost(spec, output)
+        self._report(spec, capability, started, instance, ok=True, cost=cost)
+        return output, cost
 
     def _report(
         self,
@@ -244,11 +248,11 @@ class ModelCaller:
         hedge_after_s: float,
         tried: set[int],
         instance: int | None,
-    ) -> tuple[JSONObject, int | None, bool]:
+    ) -> tuple[tuple[JSONObject, float], int | None, bool]:
         """Send the request; if no answer after ``hedge_after_s``, send it to another
         instance too. The first answer wins and the other request is cancelled."""
         first = asyncio.create_task(self._one(spec, inputs, ctx, capability, deadline, instance))
-        tasks: dict[asyncio.Task[JSONObject], int | None] = {first: instance}
+        tasks: dict[asyncio.Task[tuple[JSONObject, float]], int | None] = {first: instance}
         try:
             done, _ = await asyncio.wait((first,), timeout=hedge_after_s)
             if not done:
@@ -303,7 +307,11 @@ class ModelCaller:
             tried: set[int] = set()
             for attempt in range(1, retry.attempts + 1):
                 attempt_no += 1
-                context = CallContext(base.run_id, base.step, attempt_no, None, base.timeout_s)
+                context = (
+                    base
+                    if attempt_no == base.attempt and base.instance is None
+                    else CallContext(base.run_id, base.step, attempt_no, None, base.timeout_s)
+                )
                 try:
                     return await self.call_once(
                         spec,

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import StepStatus
@@ -36,6 +36,7 @@ from podium.routing import Router
 from podium.store import Event, encode_json
 
 S = StepStatus
+_WORK = (CallStep, EnsembleStep)  # steps that call models (a tuple: isinstance's fastest form)
 #: Steps started between two chances for the event loop to run other work.
 YIELD_EVERY = 32
 T = TypeVar("T")
@@ -49,14 +50,25 @@ class Scope:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     item: Any = None
     loop: Mapping[str, Any] | None = None
+    _view: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def view(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "steps": self.steps, "item": self.item, "loop": self.loop}
+        """The mapping expressions read (made once: ``steps`` fills in place)."""
+        if self._view is None:
+            self._view = {
+                "inputs": self.inputs,
+                "steps": self.steps,
+                "item": self.item,
+                "loop": self.loop,
+            }
+        return self._view
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a step ended in this pass: done (with output), skipped, or waiting for approval."""
+class Outcome(NamedTuple):
+    """How a step ended in this pass: done (with output), skipped, or waiting for approval.
+
+    (A named tuple: one is made per step, and tuples are the cheapest immutable record.)
+    """
 
     status: StepStatus
     output: Any = None
@@ -103,6 +115,7 @@ class Executor:
         self._ticks = 0
         self._over_limit: StepFailure | None = None
         self._logged_decisions: dict[int, tuple[Any, str]] = {}
+        self._started_json: dict[tuple[int, str, str], str] = {}
 
     def has_parked(self) -> bool:
         """Whether an approval is waiting inside the live run for a decision."""
@@ -119,20 +132,23 @@ class Executor:
     # scheduling ----------------------------------------------------------------------------
     async def run_scope(self, steps: Mapping[str, Step], scope: Scope, prefix: str) -> ScopeResult:
         """Run a DAG of steps to completion (or until only approvals remain)."""
-        waiting_on = {sid: len(step.deps) for sid, step in steps.items()}
-        dependents: dict[str, list[str]] = {sid: [] for sid in steps}
-        for sid, step in steps.items():
-            for dep in step.deps:
-                dependents[dep].append(sid)
+        waiting_on, dependents = _graph(steps)
         outcomes: dict[str, Outcome] = {}
         ready = [sid for sid, n in waiting_on.items() if n == 0]
-        running: dict[asyncio.Task[Outcome], str] = {}
-        finished: list[asyncio.Task[Outcome]] = []
+        running: dict[str, asyncio.Task[Outcome]] = {}
+        finished: list[str] = []
         wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
 
-        def on_done(task: asyncio.Task[Outcome]) -> None:
-            finished.append(task)
-            wake.set()
+        async def tracked(sid: str, step: Step) -> Outcome:
+            # Tells the scheduler itself, however it ends: cheaper than a done-callback,
+            # which costs the loop one more turn per step. (The task is done by the time
+            # the scheduler wakes, so its result or exception can be read then.)
+            try:
+                return await self.run_step(step, scope, prefix + sid)
+            finally:
+                finished.append(sid)
+                wake.set()
 
         def complete(sid: str, outcome: Outcome) -> None:
             outcomes[sid] = outcome
@@ -159,28 +175,31 @@ class Executor:
                         # the only step that can run now: await it here, no task or wake-up
                         complete(sid, await self.run_step(step, scope, prefix + sid))
                         continue
-                    task = asyncio.ensure_future(self.run_step(step, scope, prefix + sid))
-                    running[task] = sid
-                    task.add_done_callback(on_done)
+                    running[sid] = loop.create_task(tracked(sid, step))
                 if not running:
                     break
                 await wake.wait()
                 wake.clear()
                 batch, finished[:] = list(finished), []
-                for task in batch:
-                    sid = running.pop(task)
-                    complete(sid, task.result())
+                for sid in batch:
+                    complete(sid, running.pop(sid).result())
         except BaseException:
-            for task in running:
+            for task in running.values():
                 task.cancel()
             if running:
-                await asyncio.gather(*running, return_exceptions=True)
+                await asyncio.gather(*running.values(), return_exceptions=True)
             raise
         waiting = any(o.status is S.WAITING for o in outcomes.values())
         return ScopeResult(outcomes, waiting or len(outcomes) < len(steps))
 
     def _blocked_by(self, step: Step, outcomes: Mapping[str, Outcome]) -> str | None:
-        for dep in sorted(step.deps):
+        for dep in step.deps:
+            outcome = outcomes[dep]
+            if (outcome.status is S.SKIPPED or outcome.gate_closed) and dep not in step.guarded:
+                break
+        else:
+            return None  # the common case: nothing upstream was skipped or rejected
+        for dep in sorted(step.deps):  # the reason names the first such dependency
             outcome = outcomes[dep]
             if dep in step.guarded:
                 continue
@@ -198,7 +217,8 @@ class Executor:
 
     # one step ------------------------------------------------------------------------------
     async def run_step(self, step: Step, scope: Scope, key: str) -> Outcome:
-        self.journal.check()  # a run whose log cannot be written starts nothing new
+        if self.journal.fault is not None:  # a run whose log cannot be written starts nothing
+            raise self.journal.fault
         if self._over_limit is not None and self._over_limit.key != key:
             raise self._over_limit  # the run is over its step limit: start nothing more
         self._ticks += 1
@@ -206,7 +226,7 @@ class Executor:
             # Models that run inline never suspend: let the loop flush the journal, run
             # timers (heartbeat, cancel) and other runs now and then.
             await asyncio.sleep(0)
-        record = self.state.step(key)
+        record = self.state.steps.get(key)
         if record is not None:
             if record.status is S.SUCCEEDED:
                 gate = isinstance(step, ApprovalStep) and not (record.output or {}).get("approved")
@@ -221,7 +241,7 @@ class Executor:
         except UserError as exc:
             raise self._fail(key, exc.message) from None
         try:
-            if isinstance(step, CallStep | EnsembleStep):
+            if isinstance(step, _WORK):
                 self.desk.working()
                 try:
                     if isinstance(step, CallStep):
@@ -270,15 +290,39 @@ class Executor:
         record = self.state.step(key)
         return record is None or record.status not in (S.RUNNING, S.WAITING)
 
-    def _started(self, key: str, **data: Any) -> int:
-        record = self.state.step(key)
+    def _next_attempt(self, key: str) -> int:
+        """The attempt number a (re)start of ``key`` records; a new step within the limit."""
+        record = self.state.steps.get(key)
         if record is None and len(self.state.steps) >= self.limits.run_steps:
             message = self.limits.exceeded(
                 "run_steps", len(self.state.steps) + 1, "the run's steps"
             )
             self._over_limit = StepFailure(key, message)
             raise self._over_limit
-        attempt = (record.attempts if record else 0) + 1
+        return (record.attempts if record else 0) + 1
+
+    def _started_call(self, key: str, model: str, decision: dict[str, Any]) -> int:
+        """:meth:`_started` for a call step, whose start names the model and the decision."""
+        attempt = self._next_attempt(key)
+        first = self._logged_decisions.get(id(decision))
+        if first is None:
+            self._logged_decisions[id(decision)] = (decision, key)
+            self.journal.record(
+                "step_started", key, attempt=attempt, model=model, decision=decision
+            )
+            return attempt
+        # A decision the run already logged is referenced, not written again. Such starts
+        # repeat a few shapes, so the JSON of each shape is encoded once.
+        data = {"attempt": attempt, "model": model, "decision": {"same_as": first[1]}}
+        shape = (attempt, model, first[1])
+        raw = self._started_json.get(shape)
+        if raw is None:
+            raw = self._started_json[shape] = encode_json(data)
+        self.journal.record_encoded("step_started", key, data, raw)
+        return attempt
+
+    def _started(self, key: str, **data: Any) -> int:
+        attempt = self._next_attempt(key)
         decision = data.get("decision")
         if decision is not None:
             # A decision the run already logged is referenced, not written again.
@@ -291,21 +335,28 @@ class Executor:
         return attempt
 
     def _succeed(self, key: str, output: Any, **data: Any) -> Outcome:
-        payload = {"output": output, **data}
+        return self._succeed_with(key, {"output": output, **data})
+
+    def _succeed_with(self, key: str, payload: dict[str, Any]) -> Outcome:
+        """Record ``step_succeeded`` with ``payload`` (``output`` first, then the rest)."""
         raw = encode_json(payload)  # encoded once: measured here, stored as is
         if len(raw) > self.limits.output_bytes:
             raise StepFailure(
                 key, self.limits.exceeded("output_bytes", len(raw), "the output's size in bytes")
             )
         self.journal.record_encoded("step_succeeded", key, payload, raw)
-        return Outcome(S.SUCCEEDED, output, data.get("iterations"))
+        return Outcome(S.SUCCEEDED, payload["output"], payload.get("iterations"))
 
     async def _call(self, step: CallStep, inputs: Any, key: str) -> Outcome:
         if not isinstance(inputs, dict):
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
         decision = self.router.route(step.uses, step.route, inputs)
-        fallbacks = [self.registry.resolve(ref)[0] for ref in step.fallback]
-        attempt = self._started(key, model=decision.chosen.key, decision=decision.to_json())
+        chosen = decision.chosen
+        fallbacks = (
+            [self.registry.resolve(ref)[0] for ref in step.fallback] if step.fallback else []
+        )
+        chosen_key = chosen.key  # built on every read
+        attempt = self._started_call(key, chosen_key, decision.to_json())
         capability = step.uses.name if step.uses.kind == "capability" else None
         base = CallContext(self.run_id, key, attempt, None, step.timeout_s)
 
@@ -323,10 +374,10 @@ class Executor:
                 cache=step.cache,
                 on_failure=failed,
             )
-            data = _call_data(result, result.model)
+            data = _call_data(result, result.model, result.model.key)
             data["cascade"] = list(result.stages)
         else:
-            models: list[ModelSpec] = [decision.chosen]
+            models: list[ModelSpec] = [chosen]
             for spec in (*decision.failover, *fallbacks):
                 if all(spec.key != m.key for m in models):
                     models.append(spec)
@@ -340,12 +391,12 @@ class Executor:
                 on_failure=failed,
                 hedge_after_s=decision.hedge_after_s,
             )
-            data = _call_data(result, models[0])
+            data = _call_data(result, chosen, chosen_key)
         if result.instance is not None:
             data["instance"] = result.instance
         if result.hedged:
             data["hedged"] = True
-        return self._succeed(key, result.output, **data)
+        return self._succeed_with(key, data)
 
     async def _map(self, step: MapStep, scope: Scope, key: str) -> Outcome:
         items = step.over.evaluate(scope.view())
@@ -464,16 +515,28 @@ class Executor:
         return decision
 
 
-def _call_data(result: CallResult, primary: ModelSpec) -> dict[str, Any]:
+def _graph(steps: Mapping[str, Step]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Per step: how many dependencies it waits on, and which steps depend on it."""
+    waiting_on = {sid: len(step.deps) for sid, step in steps.items()}
+    dependents: dict[str, list[str]] = {sid: [] for sid in steps}
+    for sid, step in steps.items():
+        for dep in step.deps:
+            dependents[dep].append(sid)
+    return waiting_on, dependents
+
+
+def _call_data(result: CallResult, primary: ModelSpec, primary_key: str) -> dict[str, Any]:
+    """A call step's ``step_succeeded`` payload: the output, then how it was obtained."""
     data: dict[str, Any] = {
+        "output": result.output,
         "attempt": result.attempts,
-        "model": result.model.key,
+        "model": primary_key if result.model is primary else result.model.key,
         "cost": result.cost,
         "cached": result.cached,
         "latency_ms": round(result.latency_ms, 3),
     }
     if result.model is not primary:
-        data["fallback_from"] = primary.key
+        data["fallback_from"] = primary_key
     return data
 
 

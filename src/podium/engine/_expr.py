@@ -23,11 +23,21 @@ Semantics, briefly:
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from podium.engine._expr_functions import (
+    FUNCTION_TABLE,
+    RUNTIME_ERRORS,
+    add_numbers,
+    arithmetic,
+    contains,
+    equal,
+    is_number,
+    text_of,
+    type_name,
+)
 from podium.engine._expr_parse import (
     FUNCTIONS,
     Attr,
@@ -53,44 +63,7 @@ __all__ = ["Expression", "Template", "compile_template", "parse_expression"]
 Scope = Mapping[str, Any]
 _Fn = Callable[[Scope], Any]
 
-# Errors a value of an unusual type could still provoke; reported as ExpressionError.
-_RUNTIME_ERRORS = (ArithmeticError, TypeError, ValueError, RecursionError)
-
 # ---------------------------------------------------------------------------- values
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    for kind, name in ((int, "int"), (float, "float"), (str, "str"), (Mapping, "dict")):
-        if isinstance(value, kind):
-            return name
-    return "list" if isinstance(value, list | tuple) else type(value).__name__
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _json_default(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else str(value)
-
-
-def _text(value: Any) -> str:
-    """How a value reads inside a string: null is empty, bools are lowercase, containers JSON."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-    return str(value)
 
 
 def _index(obj: Any, key: Any) -> Any:
@@ -104,69 +77,13 @@ def _index(obj: Any, key: Any) -> Any:
     return None
 
 
-def _equal(a: Any, b: Any) -> bool:
-    """JSON equality: like ``==`` but a bool never equals a number."""
-    if a is b:
-        return True
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, list | tuple):
-        return (
-            isinstance(b, list | tuple)
-            and len(a) == len(b)
-            and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-        )
-    if isinstance(a, Mapping):
-        return (
-            isinstance(b, Mapping)
-            and len(a) == len(b)
-            and all(k in b and _equal(v, b[k]) for k, v in a.items())
-        )
-    if isinstance(b, list | tuple | Mapping):
-        return False
-    try:
-        return bool(a == b)
-    except _RUNTIME_ERRORS:
-        return False
-
-
-def _contains(haystack: Any, needle: Any) -> bool:
-    if isinstance(haystack, str):
-        return isinstance(needle, str) and needle in haystack
-    if isinstance(haystack, list | tuple):
-        return any(_equal(item, needle) for item in haystack)
-    if isinstance(haystack, Mapping):
-        try:
-            return needle in haystack
-        except TypeError:
-            return False
-    return False
-
-
 def _comparison(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def run(a: Any, b: Any) -> bool:
-        if (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
+        if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
             return compare(a, b)
         return False
 
     return run
-
-
-def _arithmetic(message: str, compute: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def run(a: Any, b: Any) -> Any:
-        if not (_is_number(a) and _is_number(b)):
-            raise ExpressionError(message.format(a=_type_name(a), b=_type_name(b)))
-        try:
-            return compute(a, b)
-        except ZeroDivisionError:
-            raise ExpressionError("division by zero") from None
-        except OverflowError:
-            raise ExpressionError("number too large") from None
-
-    return run
-
-
-_add_numbers = _arithmetic("cannot add {b} to {a}", operator.add)
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -174,192 +91,34 @@ def _add(a: Any, b: Any) -> Any:
         return a + b
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return [*a, *b]
-    return _add_numbers(a, b)
+    return add_numbers(a, b)
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": _add,
-    "-": _arithmetic("cannot subtract {b} from {a}", operator.sub),
-    "*": _arithmetic("cannot multiply {a} by {b}", operator.mul),
-    "/": _arithmetic("cannot divide {a} by {b}", operator.truediv),
-    "//": _arithmetic("cannot floor-divide {a} by {b}", operator.floordiv),
-    "%": _arithmetic("cannot take {a} modulo {b}", operator.mod),
-    "==": _equal,
-    "!=": lambda a, b: not _equal(a, b),
+    "-": arithmetic("cannot subtract {b} from {a}", operator.sub),
+    "*": arithmetic("cannot multiply {a} by {b}", operator.mul),
+    "/": arithmetic("cannot divide {a} by {b}", operator.truediv),
+    "//": arithmetic("cannot floor-divide {a} by {b}", operator.floordiv),
+    "%": arithmetic("cannot take {a} modulo {b}", operator.mod),
+    "==": equal,
+    "!=": lambda a, b: not equal(a, b),
     "<": _comparison(operator.lt),
     "<=": _comparison(operator.le),
     ">": _comparison(operator.gt),
     ">=": _comparison(operator.ge),
-    "in": lambda a, b: _contains(b, a),
-    "not in": lambda a, b: not _contains(b, a),
+    "in": lambda a, b: contains(b, a),
+    "not in": lambda a, b: not contains(b, a),
 }
 
 
 def _negate(value: Any) -> Any:
-    if not _is_number(value):
-        raise ExpressionError(f"cannot negate {_type_name(value)}")
+    if not is_number(value):
+        raise ExpressionError(f"cannot negate {type_name(value)}")
     return -value
 
 
-# ---------------------------------------------------------------------------- functions
-
-
-def _need(name: str, what: str, value: Any) -> ExpressionError:
-    return ExpressionError(f"{name}() needs {what}, got {_type_name(value)}")
-
-
-def _fn_len(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str | list | tuple | Mapping):
-        return len(value)
-    raise _need("len", "a string, list or dict", value)
-
-
-def _case(name: str, convert: Callable[[str], str]) -> Callable[[Any], Any]:
-    def run(value: Any) -> Any:
-        if value is None or isinstance(value, str):
-            return value if value is None else convert(value)
-        raise _need(name, "a string", value)
-
-    return run
-
-
-def _affix(name: str, test: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
-    def run(value: Any, affix: Any) -> bool:
-        if not isinstance(affix, str):
-            raise _need(name, "a string to look for", affix)
-        if value is None:
-            return False
-        if not isinstance(value, str):
-            raise _need(name, "a string", value)
-        return test(value, affix)
-
-    return run
-
-
-def _fn_join(items: Any, separator: Any = ",") -> str:
-    if not isinstance(separator, str):
-        raise _need("join", "a string separator", separator)
-    if items is None:
-        return ""
-    if isinstance(items, str):
-        return items
-    if not isinstance(items, list | tuple):
-        raise _need("join", "a list", items)
-    return separator.join(_text(item) for item in items)
-
-
-def _extreme(name: str, pick: Callable[[list[Any]], Any]) -> Callable[..., Any]:
-    def run(*args: Any) -> Any:
-        values = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
-        present = [v for v in values if v is not None]
-        if not present:
-            return None
-        if all(map(_is_number, present)) or all(isinstance(v, str) for v in present):
-            return pick(present)
-        kinds = ", ".join(sorted({_type_name(v) for v in present}))
-        raise ExpressionError(f"{name}() needs all numbers or all strings, got {kinds}")
-
-    return run
-
-
-def _fn_sum(items: Any) -> Any:
-    if items is None:
-        return 0
-    if not isinstance(items, list | tuple):
-        raise _need("sum", "a list of numbers", items)
-    total: Any = 0
-    for item in items:
-        if item is None:
-            continue
-        if not _is_number(item):
-            raise _need("sum", "a list of numbers, one item is", item)
-        total = _add_numbers(total, item)
-    return total
-
-
-def _fn_abs(value: Any) -> Any:
-    if value is None:
-        return None
-    if not _is_number(value):
-        raise _need("abs", "a number", value)
-    return abs(value)
-
-
-def _fn_round(value: Any, ndigits: Any = None) -> Any:
-    if ndigits is not None and type(ndigits) is not int:
-        raise _need("round", "a whole number of digits", ndigits)
-    if value is None:
-        return None
-    if not _is_number(value):
-        raise _need("round", "a number", value)
-    if isinstance(value, int) and ndigits is not None and -ndigits > value.bit_length() // 3 + 1:
-        return 0  # |value| < 10 ** -ndigits / 2, and computing that power could take forever
-    try:
-        return round(value) if ndigits is None else round(value, ndigits)
-    except (OverflowError, ValueError):
-        raise ExpressionError(f"cannot round {value}") from None
-
-
-def _fn_int(value: Any) -> Any:
-    if value is None or type(value) is int:
-        return value
-    try:
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                return int(text)
-            except ValueError:
-                return int(float(text))
-        if isinstance(value, bool | int | float):
-            return int(value)
-    except (OverflowError, ValueError):
-        raise ExpressionError(f"cannot convert {value!r} to int") from None
-    raise _need("int", "a number or string", value)
-
-
-def _fn_float(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, str):
-            return float(value.strip())
-        if isinstance(value, bool | int | float):
-            return float(value)
-    except (OverflowError, ValueError):
-        raise ExpressionError(f"cannot convert {value!r} to float") from None
-    raise _need("float", "a number or string", value)
-
-
-def _fn_keys(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, Mapping):
-        raise _need("keys", "a dict", value)
-    return list(value)
-
-
-_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "abs": _fn_abs,
-    "bool": bool,
-    "contains": _contains,
-    "endswith": _affix("endswith", str.endswith),
-    "float": _fn_float,
-    "int": _fn_int,
-    "join": _fn_join,
-    "keys": _fn_keys,
-    "len": _fn_len,
-    "lower": _case("lower", str.lower),
-    "max": _extreme("max", max),
-    "min": _extreme("min", min),
-    "round": _fn_round,
-    "startswith": _affix("startswith", str.startswith),
-    "str": _text,
-    "sum": _fn_sum,
-    "upper": _case("upper", str.upper),
-}
-assert set(_FUNCTIONS) | {"coalesce"} == set(FUNCTIONS), "parser and runtime disagree"
+assert set(FUNCTION_TABLE) | {"coalesce"} == set(FUNCTIONS), "parser and runtime disagree"
 
 # ---------------------------------------------------------------------------- compiler
 
@@ -372,6 +131,10 @@ def _compile(node: Node) -> _Fn:
     if isinstance(node, Root):
         name = node.name
         return lambda scope: scope.get(name)
+    if isinstance(node, Attr | Index):
+        path = access_path(node)  # names only: ``a.b`` and ``a["b"]`` read alike
+        if path is not None and all(type(key) is str for key in path):
+            return _compile_path(str(path[0]), tuple(str(key) for key in path[1:]))
     if isinstance(node, Attr):
         return _compile_attr(_compile(node.obj), node.name)
     if isinstance(node, Index):
@@ -409,6 +172,21 @@ def _compile_attr(obj: _Fn, name: str) -> _Fn:
     return run
 
 
+def _compile_path(root: str, names: tuple[str, ...]) -> _Fn:
+    """``root.a.b`` in one closure, read as nested :func:`_compile_attr` would read it."""
+
+    def run(scope: Scope) -> Any:
+        value = scope.get(root)
+        for name in names:
+            if type(value) is dict or isinstance(value, Mapping):
+                value = value.get(name)
+            else:
+                return None
+        return value
+
+    return run
+
+
 def _compile_index(obj: _Fn, index: Node) -> _Fn:
     if isinstance(index, Literal):
         key = index.value
@@ -429,7 +207,7 @@ def _compile_call(node: Call) -> _Fn:
             return None
 
         return coalesce
-    function = _FUNCTIONS[node.name]
+    function = FUNCTION_TABLE[node.name]
     if len(args) == 1:
         (only,) = args
         return lambda scope: function(only(scope))
@@ -467,7 +245,7 @@ class Expression:
             return self._run(scope)
         except ExpressionError as exc:
             raise ExpressionError(f"in '${{{{ {self.source} }}}}': {exc.message}") from None
-        except _RUNTIME_ERRORS as exc:
+        except RUNTIME_ERRORS as exc:
             raise ExpressionError(f"in '${{{{ {self.source} }}}}': {exc}") from exc
 
     def __repr__(self) -> str:
@@ -515,8 +293,8 @@ def _as_text(expression: Expression) -> _Fn:
     def run(scope: Scope) -> str:
         value = expression.evaluate(scope)
         try:
-            return _text(value)
-        except _RUNTIME_ERRORS as exc:
+            return text_of(value)
+        except RUNTIME_ERRORS as exc:
             raise ExpressionError(f"in '${{{{ {expression.source} }}}}': {exc}") from exc
 
     return run
@@ -531,6 +309,9 @@ def _compile_value(value: Any, found: list[Expression]) -> _Fn:
         return _compile_string(value, found) or _constant(value)
     if isinstance(value, Mapping):
         pairs = [(key, _compile_value(item, found)) for key, item in value.items()]
+        if len(pairs) == 1:  # the commonest ``with:``, built without a comprehension
+            ((key, only),) = pairs
+            return lambda scope: {key: only(scope)}
         return lambda scope: {key: item(scope) for key, item in pairs}
     if isinstance(value, list | tuple):
         items = [_compile_value(item, found) for item in value]

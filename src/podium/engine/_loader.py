@@ -180,8 +180,12 @@ def _input_types(inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def input_schema(workflow: Workflow) -> Schema:
-    """The schema run inputs are checked against."""
-    return Schema.parse(_input_types(workflow.inputs), where="inputs")
+    """The schema run inputs are checked against (parsed once per workflow)."""
+    found: Schema | None = workflow.__dict__.get("_input_schema")
+    if found is None:
+        found = Schema.parse(_input_types(workflow.inputs), where="inputs")
+        object.__setattr__(workflow, "_input_schema", found)
+    return found
 
 
 def input_defaults(workflow: Workflow) -> dict[str, Any]:

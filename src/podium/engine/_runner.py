@@ -8,8 +8,8 @@ ever left ``running`` by a process that has given up on it.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +38,7 @@ from podium.store import Event, RunRecord, Store, encode_json
 
 def new_run_id() -> str:
     """Sortable, unique: milliseconds since the epoch in hex, then 6 random hex digits."""
-    return f"{int(time.time() * 1000):x}-{uuid.uuid4().hex[:6]}"
+    return f"{int(time.time() * 1000):x}-{os.urandom(3).hex()}"
 
 
 def prepare_inputs(
@@ -219,7 +219,9 @@ class Runner:
                 run_id, journal, self.caller, self.router, self.registry, limits=self.limits
             )
             scope = Scope(state.inputs)
-            work = asyncio.ensure_future(executor.run_scope(workflow.steps, scope, ""))
+            work = asyncio.get_running_loop().create_task(
+                executor.run_scope(workflow.steps, scope, "")
+            )
 
             def stop_work(_fault: JournalError) -> None:
                 if not work.done():

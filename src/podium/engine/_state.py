@@ -37,6 +37,11 @@ STEP_TRANSITIONS: dict[tuple[StepStatus | None, str], StepStatus] = {
     (S.WAITING, "step_cancelled"): S.CANCELLED,
 }
 
+#: The same table by event type: event type -> {status before: status after}.
+_STEP_MOVES: dict[str, dict[StepStatus | None, StepStatus]] = {}
+for (_before, _type), _after in STEP_TRANSITIONS.items():
+    _STEP_MOVES.setdefault(_type, {})[_before] = _after
+
 RUN_TRANSITIONS: dict[str, RunStatus] = {
     "run_started": RunStatus.RUNNING,
     "run_resumed": RunStatus.RUNNING,
@@ -104,6 +109,27 @@ class RunState:
 
     def apply(self, event: Event) -> None:
         """Advance by one event; an impossible transition raises :class:`InvalidStateError`."""
+        moves = _STEP_MOVES.get(event.type)
+        key = event.step
+        if moves is None or key is None:
+            self._apply_other(event)
+            return
+        record = self.steps.get(key)
+        after = moves.get(record.status if record is not None else None)
+        if after is None:
+            before = record.status if record and record.status else "new"
+            raise InvalidStateError(f"step '{key}' cannot go from {before} by {event.type}")
+        if record is None:
+            record = self.steps[key] = StepRecord()
+        record.status = after
+        _RECORDERS[event.type](record, event)
+        decision = record.decision
+        if decision is not None and decision.get("same_as") is not None:
+            source = self.steps.get(decision["same_as"])
+            record.decision = source.decision if source else None
+
+    def _apply_other(self, event: Event) -> None:
+        """A run event; a step event without a step key (ignored); an unknown type."""
         run_status = RUN_TRANSITIONS.get(event.type)
         if run_status is not None:
             self.status = run_status
@@ -114,21 +140,11 @@ class RunState:
             elif event.type == "run_failed":
                 self.error = event.data.get("error")
             return
-        if event.step is None:
-            return
-        record = self.steps.get(event.step)
-        after = STEP_TRANSITIONS.get((record.status if record else None, event.type))
-        if after is None:
-            before = record.status if record and record.status else "new"
-            raise InvalidStateError(f"step '{event.step}' cannot go from {before} by {event.type}")
-        if record is None:
-            record = self.steps[event.step] = StepRecord()
-        record.status = after
-        _RECORDERS.get(event.type, _noop)(record, event)
-        same_as = (record.decision or {}).get("same_as")
-        if same_as is not None:
-            source = self.steps.get(same_as)
-            record.decision = source.decision if source else None
+        if event.step is not None:
+            before = self.steps[event.step].status if event.step in self.steps else None
+            raise InvalidStateError(
+                f"step '{event.step}' cannot go from {before or 'new'} by {event.type}"
+            )
 
     def step(self, key: str) -> StepRecord | None:
         return self.steps.get(key)
@@ -136,10 +152,6 @@ class RunState:
     @property
     def cost(self) -> float:
         return sum(r.cost for r in self.steps.values() if r.status is S.SUCCEEDED)
-
-
-def _noop(record: StepRecord, event: Event) -> None:
-    return None
 
 
 def _started(record: StepRecord, event: Event) -> None:
@@ -155,14 +167,14 @@ def _attempt_failed(record: StepRecord, event: Event) -> None:
 
 
 def _succeeded(record: StepRecord, event: Event) -> None:
-    data = event.data
-    record.output = data.get("output")
-    record.model = data.get("model")
-    record.cost = float(data.get("cost") or 0.0)
-    record.cached = bool(data.get("cached"))
-    record.decision = data.get("decision") or record.decision
-    record.attempts = max(record.attempts, int(data.get("attempt") or 0))
-    record.info = {k: v for k, v in data.items() if k not in ("output", "model", "cost", "cached")}
+    info = dict(event.data)  # what is left once output, model, cost and cached are taken out
+    record.output = info.pop("output", None)
+    record.model = info.pop("model", None)
+    record.cost = float(info.pop("cost", None) or 0.0)
+    record.cached = bool(info.pop("cached", None))
+    record.decision = info.get("decision") or record.decision
+    record.attempts = max(record.attempts, int(info.get("attempt") or 0))
+    record.info = info
     record.finished_at = event.ts
     record.error = None
 
@@ -195,3 +207,4 @@ _RECORDERS = {
     "approval_requested": _approval_requested,
     "approval_decided": _approval_decided,
 }
+assert set(_STEP_MOVES) <= set(_RECORDERS), "every step transition has a recorder"

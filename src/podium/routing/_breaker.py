@@ -128,6 +128,13 @@ class CircuitBreaker:
         if state is BreakerState.CLOSED:
             outcomes = self._outcomes
             config = self.config
+            if not failed and not self._failures:
+                # A success while the window holds none: only its length can change (which
+                # slot the ring overwrites next does not matter while every slot is False).
+                if len(outcomes) < config.window:
+                    outcomes.append(False)
+                self._streak = 0
+                return False
             if len(outcomes) < config.window:
                 outcomes.append(failed)
             else:

@@ -35,6 +35,7 @@ log = logging.getLogger("podium.routing")
 
 _GRID = math.log(1.02)  # live latency is read in 2% steps, so jitter does not re-rank
 _SHOWN_REJECTIONS = 16
+_SEEN_MAX = 4096  # steps remembered by identity (see ``AdaptiveRouter._seen``)
 
 
 class _Slot:
@@ -72,6 +73,9 @@ class AdaptiveRouter:
         self.bandit = Bandit()
         self.cascades = CascadeBook()
         self._tables: dict[tuple[ModelRef, RoutePolicy], Table] = {}
+        # The same tables found by the identity of a step's ref and policy objects, which
+        # are kept here so their ids stay theirs: hashing the two is most of a cached route.
+        self._seen: dict[tuple[int, int], tuple[ModelRef, RoutePolicy, Table]] = {}
         self._by_model: dict[str, list[tuple[Table, int]]] = {}
         self._slots: dict[int, _Slot] = {}
         self._limits: dict[str, RateLimit] = dict(self.config.rate_limits)
@@ -93,9 +97,15 @@ class AdaptiveRouter:
             self._registry_changed()
         if not self._loaded:
             self._load()
-        table = self._tables.get((ref, policy))
-        if table is None:
-            table = self._build(ref, policy)
+        seen = self._seen.get((id(ref), id(policy)))
+        if seen is not None and seen[0] is ref and seen[1] is policy:
+            table = seen[2]
+        else:
+            found = self._tables.get((ref, policy))
+            table = found if found is not None else self._build(ref, policy)
+            if len(self._seen) >= _SEEN_MAX:
+                self._seen.clear()
+            self._seen[(id(ref), id(policy))] = (ref, policy, table)
         decision = table.decision
         if (
             decision is not None
@@ -313,6 +323,7 @@ class AdaptiveRouter:
     def _registry_changed(self) -> None:
         """Rebuild rankings; forget the instances of versions replaced or removed."""
         self._tables.clear()
+        self._seen.clear()
         self._by_model.clear()
         self._revision = self.registry.revision
         self._slots = {
@@ -346,6 +357,7 @@ class AdaptiveRouter:
             log.warning("routing state not loaded: %s", exc)
         self._last_flush = self.now()
         self._tables.clear()  # rankings made before the load did not know its statistics
+        self._seen.clear()
         self._by_model.clear()
         for slot in self._slots.values():
             slot.stats.clear()

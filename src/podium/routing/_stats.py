@@ -113,8 +113,10 @@ class ModelStats:
                 self.ewma_ms = latency_ms
             else:
                 self.ewma_ms += alpha * (latency_ms - self.ewma_ms)
-            hist = self.hist  # StreamingHistogram.add, inlined: this runs on every call
-            bucket = _bucket(latency_ms)
+            hist = self.hist  # StreamingHistogram.add and _bucket, inlined: this runs on every call
+            bucket = (
+                int(_log(latency_ms / _FLOOR_MS) * _INV_LOG_GROWTH) if latency_ms > _FLOOR_MS else 0
+            )
             hist.counts[bucket] = hist.counts.get(bucket, 0) + 1
             hist.total += 1
             self.cost += cost

@@ -16,6 +16,22 @@ from podium.store._json import dumps as _dumps
 from podium.store._protocol import Decision, Event, ModelRecord, Quarantined, RunBrief, RunRecord
 from podium.store._tables import OPEN_STATUSES, runs_table
 
+_RUN_COLUMNS = frozenset(runs_table.c.keys())  # a set: a column collection's ``in`` is slow
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of ``value``: JSON-like dicts and lists copied here (every run's inputs,
+    outputs and summary go through this), anything else by :func:`copy.deepcopy`."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if kind is list:
+        return [_copied(item) for item in value]
+    return copy.deepcopy(value)
+
 
 class MemoryStore:
     """Keeps everything in dictionaries; for tests and for runs that need no durability."""
@@ -55,8 +71,8 @@ class MemoryStore:
             self._definitions[run.run_id] = _dumps(run.definition)
             self._runs[run.run_id] = replace(
                 run,
-                inputs=copy.deepcopy(run.inputs),
-                outputs=copy.deepcopy(run.outputs),
+                inputs=_copied(run.inputs),
+                outputs=_copied(run.outputs),
                 definition={},
             )
             self._events[run.run_id] = []
@@ -77,7 +93,7 @@ class MemoryStore:
         fence: int | None = None,
     ) -> list[Event]:
         for column in update or ():
-            if column not in runs_table.c:
+            if column not in _RUN_COLUMNS:
                 raise StoreError(f"no run column '{column}'")
         with self._lock:
             record = self._runs.get(run_id)
@@ -87,7 +103,7 @@ class MemoryStore:
                 raise LeaseLostError(f"run {run_id} was claimed by another process")
             self._add(run_id, events)
             if update:
-                self._runs[run_id] = replace(record, **copy.deepcopy(update))
+                self._runs[run_id] = replace(record, **_copied(update))
         return list(events)
 
     def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
@@ -138,7 +154,7 @@ class MemoryStore:
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
         with self._lock:
-            self._runs[run_id] = replace(self._runs[run_id], **copy.deepcopy(update))
+            self._runs[run_id] = replace(self._runs[run_id], **_copied(update))
 
     def decide(self, run_id: str, step: str, decision: JSONObject, ts: float) -> Decision:
         with self._lock:

@@ -9,12 +9,14 @@ from typing import Any, Protocol
 from podium._types import JSONObject
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """One entry of a run's event log. ``step`` is the step key (``a``, ``m[3]``, ``l#2/x``).
 
     ``raw``, when set, is ``data`` already encoded as JSON (a writer that measured the
-    size of an output does not encode it twice).
+    size of an output does not encode it twice). Treat an event as immutable once made
+    (it is not frozen only because a frozen dataclass costs a microsecond more to create,
+    and one is made for every transition of every step).
     """
 
     type: str

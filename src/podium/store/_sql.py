@@ -85,9 +85,10 @@ class SqlStore:
 
                 def pragmas(dbapi_connection: Any, _record: Any) -> None:
                     cursor = dbapi_connection.cursor()
+                    # the timeout first: switching to WAL waits for another opener's lock
+                    cursor.execute("PRAGMA busy_timeout=10000")
                     cursor.execute("PRAGMA journal_mode=WAL")
                     cursor.execute(f"PRAGMA synchronous={mode}")
-                    cursor.execute("PRAGMA busy_timeout=10000")
                     cursor.close()
 
                 event.listen(self._engine, "connect", pragmas)
@@ -457,7 +458,8 @@ def _create_schema(engine: Engine) -> None:
             return
         except (OperationalError, ProgrammingError, IntegrityError) as exc:
             text = reason(exc).lower()
-            if attempt == 4 or ("already exists" not in text and "duplicate" not in text):
+            racing = "already exists" in text or "duplicate" in text or "locked" in text
+            if attempt == 4 or not racing:
                 raise
             time.sleep(0.01 * (attempt + 1))
 

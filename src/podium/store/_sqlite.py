@@ -12,12 +12,8 @@ from sqlalchemy import Connection
 from podium.errors import LeaseLostError, StoreError
 
 _INSERT_EVENT = "INSERT INTO podium_events (run_id, ts, type, step, data) VALUES (?, ?, ?, ?, ?)"
-# Fenced: the row goes in only while the run's claim is still the writer's. The run's own
-# row is not rewritten (it holds the definition and inputs, which can be large).
-_INSERT_FENCED = (
-    "INSERT INTO podium_events (run_id, ts, type, step, data) SELECT ?, ?, ?, ?, ? "
-    "WHERE EXISTS (SELECT 1 FROM podium_runs WHERE run_id = ? AND COALESCE(claim, 0) = ?)"
-)
+# Fenced writes: whether the run's claim is still the writer's. The run's own row is not
+# rewritten (it holds the definition and inputs, which can be large).
 _HOLDS = "SELECT 1 FROM podium_runs WHERE run_id = ? AND COALESCE(claim, 0) = ?"
 
 
@@ -75,13 +71,12 @@ class SqliteWriter:
                         params.append(fence)
                     if raw.execute(sql, params).rowcount == 0 and fence is not None:
                         self._lost(raw, run_id)
-                if events and fence is not None:
-                    rows = [(*row, run_id, fence) for row in events]
-                    if raw.executemany(_INSERT_FENCED, rows).rowcount != len(rows):
-                        self._lost(raw, run_id)
-                elif events:
+                if events:
                     raw.executemany(_INSERT_EVENT, events)
-                elif (
+                # After the first write this transaction holds the database's write lock, so
+                # the claim read here cannot change before the commit; a lost claim rolls the
+                # rows back (one read, not one per row).
+                if (
                     fence is not None
                     and not values
                     and raw.execute(_HOLDS, (run_id, fence)).fetchone() is None

@@ -115,6 +115,27 @@ def test_the_window_counts_exactly_the_last_results(results: list[bool]) -> None
         assert breaker.failure_rate == pytest.approx(sum(tail) / len(tail))
 
 
+@given(st.lists(st.booleans(), max_size=300), st.integers(min_value=1, max_value=9))
+def test_it_opens_exactly_when_the_last_window_fails_enough(
+    results: list[bool], window: int
+) -> None:
+    # Long runs of successes (a healthy instance's window is all False) are followed by
+    # failures: the share is always that of the last `window` results.
+    config = BreakerConfig(
+        window=window, min_calls=window, failure_rate=0.5, consecutive_failures=0
+    )
+    breaker = CircuitBreaker(config)
+    for i, failed in enumerate(results):
+        breaker.record(failed, float(i))
+        tail = results[max(0, i - window + 1) : i + 1]
+        # (a failure is what opens it: the share is checked as one is recorded)
+        should_open = failed and len(tail) >= window and sum(tail) >= 0.5 * len(tail)
+        assert (breaker.state is BreakerState.OPEN) is should_open
+        if should_open:
+            return
+        assert breaker.failure_rate == pytest.approx(sum(tail) / len(tail))
+
+
 # --------------------------------------------------------------------------- failures in a row
 
 
