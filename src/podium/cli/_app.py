@@ -344,10 +344,7 @@ def runs_repair(run_id: str, as_json: JsonOpt = False) -> None:
                 {
                     "run_id": run_id,
                     "status": repair.status,
-                    "quarantined": [
-                        {"seq": a.seq, "type": a.type, "step": a.step, "reason": a.reason}
-                        for a in repair.quarantined
-                    ],
+                    "quarantined": [a.to_json() for a in repair.quarantined],
                 }
             )
         elif not repair.quarantined:

@@ -78,10 +78,7 @@ class RunResult:
             "error": self.error,
         }
         if self._state.anomalies:
-            data["anomalies"] = [
-                {"seq": a.seq, "type": a.type, "step": a.step, "reason": a.reason}
-                for a in self._state.anomalies
-            ]
+            data["anomalies"] = [a.to_json() for a in self._state.anomalies]
         if self.driver:
             data["driver"] = self.driver
         return data

@@ -64,6 +64,9 @@ class Anomaly:
     def describe(self, run_id: str) -> str:
         return f"run {run_id}, event {self.seq} ({self.type}): {self.reason}"
 
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "type": self.type, "step": self.step, "reason": self.reason}
+
 
 @dataclass(slots=True)
 class StepRecord:
