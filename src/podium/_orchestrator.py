@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from podium._config import Settings
+from podium._context import Caller
 from podium._limits import Limits
 from podium._loops import LoopRunners
 from podium._signature import input_schema_of, output_schema_of
@@ -32,7 +33,7 @@ from podium.engine._control import Repair, live_owner
 from podium.engine._journal import Observer, WritePolicy
 from podium.registry import ModelSpec, Registry
 from podium.routing import AdaptiveRouter, Router
-from podium.store import MemoryStore, RunRecord, Store, open_store
+from podium.store import MemoryStore, RunFilter, RunRecord, Store, open_store
 
 if TYPE_CHECKING:
     from podium.planner import Plan, Planner, PlanOptions
@@ -185,9 +186,15 @@ class Orchestrator:
         inputs: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        caller: Caller | None = None,
     ) -> RunResult:
-        """Run a workflow to completion (or until it waits for approval)."""
-        return await self.runner.start(self.load(workflow), dict(inputs or {}), run_id=run_id)
+        """Run a workflow to completion (or until it waits for approval).
+
+        ``caller`` says who asks (principal, tenant, headers, trace ids); every model call
+        of the run sees it, and the run's record keeps its principal and tenant.
+        """
+        loaded = self.load(workflow)
+        return await self.runner.start(loaded, dict(inputs or {}), run_id=run_id, caller=caller)
 
     def run(
         self,
@@ -195,19 +202,23 @@ class Orchestrator:
         inputs: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        caller: Caller | None = None,
     ) -> RunResult:
         """Synchronous :meth:`arun`."""
-        return self._sync(self.arun(workflow, inputs, run_id=run_id))
+        return self._sync(self.arun(workflow, inputs, run_id=run_id, caller=caller))
 
-    async def aresume(self, run_id: str, *, force: bool = False) -> RunResult:
+    async def aresume(
+        self, run_id: str, *, force: bool = False, by: Caller | None = None
+    ) -> RunResult:
         """Continue a run whose process died, or that waited for approval.
 
         A run that another live process is driving is refused unless ``force``.
         """
-        return await self.runner.resume(run_id, force=force)
+        return await self.runner.resume(run_id, force=force, by=by)
 
-    def resume(self, run_id: str, *, force: bool = False) -> RunResult:
-        return self._sync(self.aresume(run_id, force=force))
+    def resume(self, run_id: str, *, force: bool = False, by: Caller | None = None) -> RunResult:
+        """Synchronous :meth:`aresume`."""
+        return self._sync(self.aresume(run_id, force=force, by=by))
 
     def approve(
         self,
@@ -261,16 +272,33 @@ class Orchestrator:
         """Quarantine the events of a run's log that cannot have happened, so it reads again."""
         return repair_run(self.store, run_id)
 
+    async def arepair(self, run_id: str) -> Repair:
+        """Asynchronous :meth:`repair` (one short write)."""
+        return self.repair(run_id)
+
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run; a process still running it stops within a fraction of a second."""
         return cancel_run(self.store, run_id)
 
-    def runs(self, limit: int = 50) -> list[RunRecord]:
-        return self.store.runs(limit)
+    async def acancel(self, run_id: str) -> RunRecord:
+        """Asynchronous :meth:`cancel` (one claim and one write; the driver stops itself)."""
+        return self.cancel(run_id)
+
+    def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
+        """Stored runs, newest first (``where`` filters by status, workflow, tenant, time)."""
+        return self.store.runs(limit, where=where)
+
+    async def aruns(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
+        """Asynchronous :meth:`runs`."""
+        return self.runs(limit, where=where)
 
     def get_run(self, run_id: str) -> RunResult:
         """A stored run's result, rebuilt from its event log."""
         return self.runner.result(run_id)
+
+    async def aget_run(self, run_id: str) -> RunResult:
+        """Asynchronous :meth:`get_run`."""
+        return self.get_run(run_id)
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on this thread's event loop, kept from one call to the next."""

@@ -16,6 +16,7 @@
      |    +-- ModelCallError       a model raised, returned bad output or could not be reached
      |    +-- StepTimeoutError     a step took longer than its ``timeout_s``
      |    +-- NoCandidateError     no registered model satisfies a step's route constraints
+     |    +-- RefusedError         a rule (policy, budget, guard) refused a model call
      +-- StoreError                the database could not be read or written
           +-- LeaseLostError       another process claimed the run this one was driving
 """
@@ -33,6 +34,7 @@ __all__ = [
     "ModelNotFoundError",
     "NoCandidateError",
     "PodiumError",
+    "RefusedError",
     "RunNotFoundError",
     "SchemaError",
     "StepTimeoutError",
@@ -142,6 +144,19 @@ class StepTimeoutError(ExecutionError):
 
 class NoCandidateError(ExecutionError):
     """No model satisfies a step's route constraints (cost, latency, quality, tags)."""
+
+
+class RefusedError(ExecutionError):
+    """A rule refused a model call (a policy, a budget, a data guard).
+
+    Never retried and never counted against the model's health: the step moves to its
+    next fallback model, or fails naming ``rule``. Raised by interceptors.
+    """
+
+    def __init__(self, rule: str, reason: str) -> None:
+        self.rule = rule
+        self.reason = reason
+        super().__init__(f"refused by rule '{rule}': {reason}")
 
 
 class StoreError(PodiumError):

@@ -69,7 +69,7 @@ def test_cancel_a_running_run(cli: Cli) -> None:
         "slow.yaml",
         "name: s\nsteps:\n"
         "  a: {uses: model/recorder, with: {text: a, delay: 0.3}}\n"
-        "  b: {uses: model/recorder, with: {text: b, delay: 5}, after: [a]}\n",
+        "  b: {uses: model/recorder, with: {text: b, delay: 60}, after: [a]}\n",
     )
     proc = cli.popen("run", "slow.yaml", "--json")
     deadline = time.monotonic() + 20
@@ -89,7 +89,7 @@ def test_resume_refuses_a_run_another_live_process_is_driving(cli: Cli) -> None:
         "slow.yaml",
         "name: s\nsteps:\n"
         "  a: {uses: model/recorder, with: {text: a, delay: 0.2}}\n"
-        "  b: {uses: model/recorder, with: {text: b, delay: 5}, after: [a]}\n",
+        "  b: {uses: model/recorder, with: {text: b, delay: 60}, after: [a]}\n",
     )
     proc = cli.popen("run", "slow.yaml", "--json")
     deadline = time.monotonic() + 20

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from podium._context import RunContext
 from podium._types import JSONObject
 from podium.registry import ModelSpec
 
@@ -22,7 +23,8 @@ class CallContext:
 
     ``instance`` is the index into the model's instances picked by the router (``None``:
     the adapter chooses). ``idempotency_key`` is stable across retries and resumes of the
-    same step, so a model with side effects can recognise a repeat. Read-only by
+    same step, so a model with side effects can recognise a repeat. ``run`` is the run the
+    call serves (its caller: principal, tenant, headers, trace ids). Read-only by
     convention (not frozen: one is made per call, and frozen ones cost more to make).
     """
 
@@ -31,6 +33,7 @@ class CallContext:
     attempt: int = 1
     instance: int | None = None
     timeout_s: float | None = None
+    run: RunContext | None = None
 
     @property
     def idempotency_key(self) -> str | None:

@@ -16,26 +16,61 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from podium._context import RunContext
 from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
 from podium.engine._ir import RetryPolicy
-from podium.errors import ExecutionError, ModelCallError, SchemaError, StepTimeoutError
+from podium.errors import (
+    ExecutionError,
+    ModelCallError,
+    RefusedError,
+    SchemaError,
+    StepTimeoutError,
+)
 from podium.registry import ModelSpec
 from podium.routing import CallOutcome, Lease, RouteDecision, Router
 from podium.store import Store
 
 
+class CallMeter:
+    """Filled by the innermost layer of the chain: how long the adapter itself took."""
+
+    __slots__ = ("adapter_ms",)
+
+    def __init__(self) -> None:
+        self.adapter_ms: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ModelCall:
-    """One call as interceptors see it (frozen: an interceptor replaces, never mutates)."""
+    """One call as interceptors see it (frozen: an interceptor replaces, never mutates).
+
+    ``context`` is the adapter's view (run id, step, attempt, instance, timeout) and carries
+    ``run``, the frozen run context (workflow, principal, tenant, headers, trace ids).
+    ``decision`` is the router's choice for the step (``None`` for a named model's step
+    when no routing took place). A cache hit passes through the chain too, with
+    ``cached_output`` set: ``proceed`` returns it without calling the model. ``meter``
+    records the adapter's own latency (interceptors are not timed).
+    """
 
     spec: ModelSpec
     inputs: JSONObject
     context: CallContext
     capability: str | None
+    decision: RouteDecision | None = None
+    cached_output: JSONObject | None = None
+    meter: CallMeter = field(default_factory=CallMeter)
+
+    @property
+    def run(self) -> RunContext | None:
+        return self.context.run
+
+    @property
+    def cached(self) -> bool:
+        return self.cached_output is not None
 
 
 Proceed = Callable[[ModelCall], Awaitable[JSONObject]]
@@ -121,7 +156,19 @@ class ModelCaller:
         router.attach(store)  # what the router learns from these calls survives a restart
 
     async def _invoke(self, call: ModelCall) -> JSONObject:
-        return await self.adapters.invoke(call.spec, call.inputs, call.context)
+        """The innermost layer: the cached answer, or the adapter, timed."""
+        if call.cached_output is not None:
+            return call.cached_output
+        started = time.perf_counter()
+        try:
+            return await self.adapters.invoke(call.spec, call.inputs, call.context)
+        finally:
+            call.meter.adapter_ms = (time.perf_counter() - started) * 1000.0
+
+    @property
+    def intercepted(self) -> bool:
+        """Whether interceptors wrap each call."""
+        return self._proceed is not self._last
 
     # one attempt ---------------------------------------------------------------------------
     async def call_once(
@@ -134,6 +181,7 @@ class ModelCaller:
         cache: bool,
         hedge_after_s: float | None = None,
         tried: set[int] | None = None,
+        decision: RouteDecision | None = None,
     ) -> CallResult:
         """One attempt: a cache hit, or a timed call on an instance the router grants.
 
@@ -143,6 +191,9 @@ class ModelCaller:
         if key is not None:
             hit = self.store.cache_get(key)
             if hit is not None:
+                if self.intercepted:  # interceptors see cache hits too (audit, policy)
+                    call = ModelCall(spec, inputs, context, capability, decision, hit)
+                    hit = await self._proceed(call)
                 return CallResult(hit, spec, 0.0, True, 0.0, context.attempt)
         started = time.perf_counter()
         timeout = context.timeout_s
@@ -156,13 +207,17 @@ class ModelCaller:
         if instance is not None:
             used.add(instance)
             if spec.instances != 1:  # the adapter of a single instance needs no index
-                ctx = CallContext(context.run_id, context.step, context.attempt, instance, timeout)
+                ctx = CallContext(
+                    context.run_id, context.step, context.attempt, instance, timeout, context.run
+                )
         hedged = False
         if hedge_after_s is None:
-            output, cost = await self._one(spec, inputs, ctx, capability, deadline, instance)
+            output, cost = await self._one(
+                spec, inputs, ctx, capability, deadline, instance, decision
+            )
         else:
             (output, cost), instance, hedged = await self._hedged(
-                spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance
+                spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance, decision
             )
         latency = (time.perf_counter() - started) * 1000.0
         if key is not None:
@@ -193,33 +248,40 @@ class ModelCaller:
         capability: str | None,
         deadline: float | None,
         instance: int | None,
+        decision: RouteDecision | None = None,
     ) -> tuple[JSONObject, float]:
         """One request to ``instance``, reported to the router however it ends: the output
-        and its cost."""
+        and its cost. The latency the router learns is the adapter's alone."""
         started = time.perf_counter()
+        call: ModelCall | None = None
         try:
-            if deadline is None:
-                if self._proceed is self._last:  # no interceptor: no ModelCall to build
-                    output = await self.adapters.invoke(spec, inputs, ctx)
-                else:
-                    output = await self._proceed(ModelCall(spec, inputs, ctx, capability))
+            if deadline is None and not self.intercepted:  # no ModelCall to build
+                output = await self.adapters.invoke(spec, inputs, ctx)
             else:
-                async with asyncio.timeout_at(deadline):
-                    output = await self._proceed(ModelCall(spec, inputs, ctx, capability))
+                call = ModelCall(spec, inputs, ctx, capability, decision)
+                if deadline is None:
+                    output = await self._proceed(call)
+                else:
+                    async with asyncio.timeout_at(deadline):
+                        output = await self._proceed(call)
         except TimeoutError:
-            self._report(spec, capability, started, instance, ok=False)
+            self._report(spec, capability, started, instance, ok=False, meter=call)
             raise StepTimeoutError(
                 f"{spec.key} did not answer within {ctx.timeout_s:g} s"
             ) from None
+        except RefusedError:
+            # a rule refused the call: nothing about the model's health; release the instance
+            self._report(spec, capability, started, instance, ok=False, cancelled=True)
+            raise
         except (ModelCallError, SchemaError) as exc:
             fault = isinstance(exc, ModelCallError) and exc.retryable
-            self._report(spec, capability, started, instance, ok=False, fault=fault)
+            self._report(spec, capability, started, instance, ok=False, fault=fault, meter=call)
             raise
         except BaseException:
             self._report(spec, capability, started, instance, ok=False, cancelled=True)
             raise
         cost = call_cost(spec, output)
-        self._report(spec, capability, started, instance, ok=True, cost=cost)
+        self._report(spec, capability, started, instance, ok=True, cost=cost, meter=call)
         return output, cost
 
     def _report(
@@ -233,8 +295,10 @@ class ModelCaller:
         fault: bool = True,
         cancelled: bool = False,
         cost: float = 0.0,
+        meter: ModelCall | None = None,
     ) -> None:
-        latency = (time.perf_counter() - started) * 1000.0
+        measured = meter.meter.adapter_ms if meter is not None else None
+        latency = measured if measured is not None else (time.perf_counter() - started) * 1000.0
         outcome = CallOutcome(capability, latency, ok, cost, instance, fault, cancelled)
         self.router.observe(spec, outcome)
 
@@ -248,10 +312,13 @@ class ModelCaller:
         hedge_after_s: float,
         tried: set[int],
         instance: int | None,
+        decision: RouteDecision | None = None,
     ) -> tuple[tuple[JSONObject, float], int | None, bool]:
         """Send the request; if no answer after ``hedge_after_s``, send it to another
         instance too. The first answer wins and the other request is cancelled."""
-        first = asyncio.create_task(self._one(spec, inputs, ctx, capability, deadline, instance))
+        first = asyncio.create_task(
+            self._one(spec, inputs, ctx, capability, deadline, instance, decision)
+        )
         tasks: dict[asyncio.Task[tuple[JSONObject, float]], int | None] = {first: instance}
         try:
             done, _ = await asyncio.wait((first,), timeout=hedge_after_s)
@@ -262,10 +329,12 @@ class ModelCaller:
                     if lease.instance is not None:
                         tried.add(lease.instance)
                     again = CallContext(
-                        ctx.run_id, ctx.step, ctx.attempt, lease.instance, ctx.timeout_s
+                        ctx.run_id, ctx.step, ctx.attempt, lease.instance, ctx.timeout_s, ctx.run
                     )
                     second = asyncio.create_task(
-                        self._one(spec, inputs, again, capability, deadline, lease.instance)
+                        self._one(
+                            spec, inputs, again, capability, deadline, lease.instance, decision
+                        )
                     )
                     tasks[second] = lease.instance
             error: BaseException | None = None
@@ -297,9 +366,12 @@ class ModelCaller:
         cache: bool,
         on_failure: Callable[[ModelSpec, int, str], object],
         hedge_after_s: float | None = None,
+        decision: RouteDecision | None = None,
     ) -> CallResult:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
-        each retry goes to an instance not yet tried while there is one."""
+        each retry goes to an instance not yet tried while there is one. A refusal is never
+        retried: the step moves to its next model, and fails naming the rule if none is left.
+        """
         errors: list[str] = []
         attempt_no = base.attempt - 1
         last = len(models) - 1
@@ -310,7 +382,9 @@ class ModelCaller:
                 context = (
                     base
                     if attempt_no == base.attempt and base.instance is None
-                    else CallContext(base.run_id, base.step, attempt_no, None, base.timeout_s)
+                    else CallContext(
+                        base.run_id, base.step, attempt_no, None, base.timeout_s, base.run
+                    )
                 )
                 try:
                     return await self.call_once(
@@ -321,7 +395,12 @@ class ModelCaller:
                         cache=cache,
                         hedge_after_s=hedge_after_s,
                         tried=tried,
+                        decision=decision,
                     )
+                except RefusedError as exc:
+                    errors.append(str(exc))
+                    on_failure(spec, attempt_no, str(exc))
+                    break
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
                     errors.append(message)
@@ -358,7 +437,7 @@ class ModelCaller:
         for index, spec in enumerate(stages):
             final = index == len(stages) - 1
             chain = [spec, *(f for f in fallbacks if f.key != spec.key)] if final else [spec]
-            context = CallContext(base.run_id, base.step, attempt, None, base.timeout_s)
+            context = CallContext(base.run_id, base.step, attempt, None, base.timeout_s, base.run)
             try:
                 result = await self.call_with_retries(
                     chain,
@@ -369,6 +448,7 @@ class ModelCaller:
                     cache=cache,
                     on_failure=on_failure,
                     hedge_after_s=decision.hedge_after_s,
+                    decision=decision,
                 )
             except StepFailure as failure:
                 attempt = failure.attempts + 1

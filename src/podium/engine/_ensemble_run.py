@@ -10,6 +10,7 @@ from podium.engine._aggregate import COMBINERS, STACKING, Vote, stacking_feature
 from podium.engine._calls import CallResult, StepFailure
 from podium.engine._ir import EnsembleStep
 from podium.registry import ModelSpec
+from podium.routing import RouteDecision
 
 if TYPE_CHECKING:
     from podium.engine._executor import Executor, Outcome
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) -> Outcome:
     """Call the ensemble's members concurrently and combine their answers."""
     hedge_after_s: float | None = None
+    decision: RouteDecision | None = None
     routed: dict[str, Any] = {}
     if isinstance(step.members, tuple):
         members = [ex.registry.resolve(ref)[0] for ref in step.members]
@@ -30,7 +32,7 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
         routed["decision"] = decision.to_json()
     capability = step.uses.name if step.uses.kind == "capability" else None
     attempt = ex._started(key, models=[m.key for m in members], reason=reason, **routed)
-    base = CallContext(ex.run_id, key, attempt, None, step.timeout_s)
+    base = CallContext(ex.run_id, key, attempt, None, step.timeout_s, ex.run)
 
     async def member(spec: ModelSpec) -> CallResult:
         return await ex.caller.call_with_retries(
@@ -44,6 +46,7 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
                 "attempt_failed", key, attempt=n, model=s.key, error=error
             ),
             hedge_after_s=hedge_after_s,
+            decision=decision,
         )
 
     results = await asyncio.gather(*(member(m) for m in members), return_exceptions=True)

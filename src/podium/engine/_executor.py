@@ -13,6 +13,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
+from podium._context import RunContext
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import StepStatus
 from podium.adapters import CallContext
@@ -103,8 +104,10 @@ class Executor:
         registry: Registry,
         *,
         limits: Limits = DEFAULT_LIMITS,
+        run: RunContext | None = None,
     ) -> None:
         self.run_id = run_id
+        self.run = run
         self.journal = journal
         self.state = journal.state
         self.caller = caller
@@ -164,7 +167,7 @@ class Executor:
             while True:
                 while ready:
                     if journal.dirty:
-                        journal.flush()  # what we are about to act on is durable first
+                        await journal.flush()  # what we act on next is durable first
                     sid = ready.pop()
                     step = steps[sid]
                     skip = self._blocked_by(step, outcomes)
@@ -217,8 +220,11 @@ class Executor:
 
     # one step ------------------------------------------------------------------------------
     async def run_step(self, step: Step, scope: Scope, key: str) -> Outcome:
-        if self.journal.fault is not None:  # a run whose log cannot be written starts nothing
-            raise self.journal.fault
+        journal = self.journal
+        if journal.fault is not None:  # a run whose log cannot be written starts nothing
+            raise journal.fault
+        if journal.degraded:  # a write is being retried: wait for the log before acting
+            await journal.flush()
         if self._over_limit is not None and self._over_limit.key != key:
             raise self._over_limit  # the run is over its step limit: start nothing more
         self._ticks += 1
@@ -358,7 +364,7 @@ class Executor:
         chosen_key = chosen.key  # built on every read
         attempt = self._started_call(key, chosen_key, decision.to_json())
         capability = step.uses.name if step.uses.kind == "capability" else None
-        base = CallContext(self.run_id, key, attempt, None, step.timeout_s)
+        base = CallContext(self.run_id, key, attempt, None, step.timeout_s, self.run)
 
         def failed(spec: ModelSpec, n: int, error: str) -> None:
             self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
@@ -390,6 +396,7 @@ class Executor:
                 cache=step.cache,
                 on_failure=failed,
                 hedge_after_s=decision.hedge_after_s,
+                decision=decision,
             )
             data = _call_data(result, chosen, chosen_key)
         if result.instance is not None:
@@ -423,7 +430,7 @@ class Executor:
             await worker()
         elif workers:
             await _all_or_nothing([worker() for _ in range(workers)])
-        self.journal.flush()
+        await self.journal.flush()
         if any(o.status is S.WAITING for o in outcomes):
             return WAITING
         output = [o.output if o.status is S.SUCCEEDED else None for o in outcomes]
@@ -482,12 +489,12 @@ class Executor:
         if decision is None:
             left = remaining(float((requested or {}).get("requested_at") or 0), timeout)
             if left is None or left > 0:
-                self.journal.flush()  # the request is durable before anyone can answer it
+                await self.journal.flush()  # durable before anyone can answer it
                 decision = await self.desk.park(key, left)
             else:
                 decision = TIMED_OUT
             if decision == TIMED_OUT:
-                decision = self._decide_by_timeout(key, timeout or 0.0)
+                decision = await self._decide_by_timeout(key, timeout or 0.0)
             if not isinstance(decision, dict):
                 return WAITING
         output = {
@@ -498,9 +505,9 @@ class Executor:
         outcome = self._succeed(key, output)
         return Outcome(outcome.status, output, gate_closed=not output["approved"])
 
-    def _decide_by_timeout(self, key: str, timeout: float) -> dict[str, Any] | None:
+    async def _decide_by_timeout(self, key: str, timeout: float) -> dict[str, Any] | None:
         """Reject an approval nobody decided in time, unless a decision just arrived."""
-        self.journal.flush()
+        await self.journal.flush()
         decision = {
             "approved": False,
             "by": "timeout",

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from podium.errors import LeaseLostError, StoreError
 from podium.store import Event, Store
 
 Observer = Callable[[str, Event], None]
+log = logging.getLogger("podium.engine")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Journal:
         *,
         fence: int | None = None,
         policy: WritePolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -84,6 +86,10 @@ class Journal:
         self._update: dict[str, Any] = {}
         self._observers = list(observers or [])
         self._sleep = sleep
+        self._lock: asyncio.Lock | None = None
+        self._writing = False
+        self._retry: asyncio.Task[None] | None = None
+        self.degraded = False
         self.commits = 0
         self.retries = 0
         self._flush_scheduled = False
@@ -99,15 +105,23 @@ class Journal:
     def _add(self, event: Event) -> Event:
         self.state.apply(event)
         self._pending.append(event)
-        for observer in self._observers:
-            observer(self.run_id, event)
         return event
 
     def adopt(self, event: Event) -> None:
         """Apply an event another process already wrote to the log (an approval)."""
         self.state.apply(event)
+        self._tell([event])
+
+    def _tell(self, events: list[Event]) -> None:
+        """Observers hear of events once they are written; one that raises is logged and
+        cannot break the run."""
         for observer in self._observers:
-            observer(self.run_id, event)
+            for event in events:
+                try:
+                    observer(self.run_id, event)
+                except Exception:
+                    log.exception("observer %r failed on %s; the run goes on", observer, event.type)
+                    break
 
     def update_run(self, **fields: Any) -> None:
         """Change run-summary columns in the same transaction as the pending events."""
@@ -125,36 +139,72 @@ class Journal:
             asyncio.get_running_loop().call_soon(self._flush_later)
 
     def _flush_later(self) -> None:
-        with contextlib.suppress(JournalError):  # kept in self.fault: the run stops at once
-            self.flush()
+        """One write now; if the store refuses it, retry in the background (the run waits
+        for the log at its next step: :attr:`degraded`)."""
+        self._flush_scheduled = False
+        if self.fault is not None or not self.dirty or self._writing:
+            return
+        try:
+            self._write_once()
+        except LeaseLostError as exc:
+            self.mark_lost(exc)
+        except StoreError:
+            self.degraded = True
+            self._retry = asyncio.get_running_loop().create_task(self._flush_quietly())
 
-    def flush(self) -> None:
-        """Write the pending events (retrying transient failures) or raise :class:`JournalError`.
+    async def _flush_quietly(self) -> None:
+        with contextlib.suppress(JournalError):  # kept in self.fault: the run stops at once
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the pending events, or raise :class:`JournalError`.
 
         Nothing is dropped: a batch leaves the journal only once the store has written it.
+        A refused write is retried with backoff for :attr:`WritePolicy.budget_s`, sleeping
+        without blocking the event loop (other runs go on); meanwhile :attr:`degraded` is
+        set and the run starts no new step.
         """
         self._flush_scheduled = False
         self.check()
-        if not self._pending and not self._update:
+        if not self.dirty:
             return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            self.check()  # the write this one waited behind may have given up
+            self._writing = True
+            try:
+                await self._write_until_done()
+            finally:
+                self._writing = False
+
+    async def _write_until_done(self) -> None:
         started = time.monotonic()
         delay = self.policy.first_delay_s
-        while True:
-            events, update = self._pending, self._update
+        while self.dirty:
+            self.check()
             try:
-                self.store.append(self.run_id, events, update or None, fence=self.fence)
+                self._write_once()
             except LeaseLostError as exc:
                 raise self.mark_lost(exc) from None
             except StoreError as exc:
                 if time.monotonic() - started + delay > self.policy.budget_s:
                     raise self.mark_lost(exc) from None
+                self.degraded = True
                 self.retries += 1
-                self._sleep(delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, self.policy.max_delay_s)
-                continue
-            self._pending, self._update = [], {}
-            self.commits += 1
-            return
+        self.degraded = False
+
+    def _write_once(self) -> None:
+        """One attempt to write everything pending (events recorded meanwhile included)."""
+        events, update = self._pending, self._update
+        self.store.append(self.run_id, events, update or None, fence=self.fence)
+        self._pending, self._update = [], {}
+        self.commits += 1
+        self.degraded = False
+        if self._observers:
+            self._tell(events)
 
     def mark_lost(self, cause: StoreError) -> JournalError:
         """Stop the journal for good: ``cause`` is raised wherever the run acts next."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from podium._context import NOBODY, Caller, RunContext
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import RunStatus, StepStatus
 from podium.engine._calls import ModelCaller, StepFailure
@@ -113,12 +114,22 @@ class Runner:
         self.write_policy = write_policy or WritePolicy()
 
     async def start(
-        self, workflow: Workflow, inputs: dict[str, Any], *, run_id: str | None = None
+        self,
+        workflow: Workflow,
+        inputs: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        caller: Caller | None = None,
     ) -> RunResult:
+        """Start a run of ``workflow`` for ``caller`` (who asked: principal, tenant, ...)."""
         values = prepare_inputs(workflow, inputs, self.limits)
         run_id = run_id or new_run_id()
+        who = caller or NOBODY
         now = time.time()
-        first = Event("run_started", None, {"inputs": values, "workflow": workflow.name}, now)
+        data: dict[str, Any] = {"inputs": values, "workflow": workflow.name}
+        if who.principal:
+            data["by"] = who.principal
+        first = Event("run_started", None, data, now)
         self.store.create_run(
             RunRecord(
                 run_id,
@@ -130,16 +141,22 @@ class Runner:
                 owner=OWNER,
                 heartbeat=now,
                 claim=1,
+                principal=who.principal,
+                tenant=who.tenant,
+                caller=who.to_json(),
             ),
             [first],
         )
         state = RunState()
         state.apply(first)
-        return await self._drive(run_id, workflow, state, 1)
+        return await self._drive(run_id, workflow, state, 1, RunContext(run_id, workflow.name, who))
 
-    async def resume(self, run_id: str, *, force: bool = False) -> RunResult:
+    async def resume(
+        self, run_id: str, *, force: bool = False, by: Caller | None = None
+    ) -> RunResult:
         """Continue a run. A run another live process is driving is refused unless ``force``;
-        of two processes resuming at once, exactly one drives the run."""
+        of two processes resuming at once, exactly one drives the run. The run keeps the
+        caller it started with; ``by`` (who resumes it) is recorded in its log."""
         record = self.store.run(run_id)
         if record is None:
             raise RunNotFoundError(f"no run with id '{run_id}'")
@@ -155,7 +172,14 @@ class Runner:
                 f"cannot resume: {first.describe(run_id)}; 'podium runs repair {run_id}' "
                 "quarantines the impossible events"
             )
-        return await self._drive(run_id, workflow, state, fence, resumed=True)
+        context = RunContext(
+            run_id,
+            record.workflow,
+            Caller.from_record(record.principal, record.tenant, record.caller),
+        )
+        return await self._drive(
+            run_id, workflow, state, fence, context, resumed=True, by=by.principal if by else None
+        )
 
     def result(self, run_id: str) -> RunResult:
         """The result of a stored run, rebuilt from its event log (impossible events are
@@ -174,11 +198,15 @@ class Runner:
         workflow: Workflow,
         state: RunState,
         fence: int,
+        context: RunContext,
         *,
         resumed: bool = False,
+        by: str | None = None,
     ) -> RunResult:
         while True:
-            result = await self._drive_once(run_id, workflow, state, fence, resumed=resumed)
+            result = await self._drive_once(
+                run_id, workflow, state, fence, context, resumed=resumed, by=by
+            )
             if result.status is not RunStatus.WAITING or not self._decided_meanwhile(run_id, state):
                 return result
             # A decision arrived as we stopped: continue at once, unless another process
@@ -202,8 +230,10 @@ class Runner:
         workflow: Workflow,
         state: RunState,
         fence: int,
+        context: RunContext,
         *,
         resumed: bool,
+        by: str | None = None,
     ) -> RunResult:
         journal = Journal(
             self.store, run_id, state, self.observers, fence=fence, policy=self.write_policy
@@ -211,12 +241,18 @@ class Runner:
         ACTIVE_RUNS.add(run_id)
         try:
             if resumed:
-                journal.record("run_resumed")
+                journal.record("run_resumed", **({"by": by} if by else {}))
                 journal.update_run(
                     status=str(RunStatus.RUNNING), finished_at=None, error=None, owner=OWNER
                 )
             executor = Executor(
-                run_id, journal, self.caller, self.router, self.registry, limits=self.limits
+                run_id,
+                journal,
+                self.caller,
+                self.router,
+                self.registry,
+                limits=self.limits,
+                run=context,
             )
             scope = Scope(state.inputs)
             work = asyncio.get_running_loop().create_task(
@@ -239,7 +275,7 @@ class Runner:
                 status, outputs, error = await self._outcome(work, workflow, scope, journal)
             finally:
                 watch.stop()
-            self._finish(journal, status, outputs, error)
+            await self._finish(journal, status, outputs, error)
             return RunResult(run_id, workflow.name, status, outputs, state, error)
         except JournalError as fault:
             return self._after_fault(run_id, workflow, state, fault)
@@ -272,7 +308,7 @@ class Runner:
         except asyncio.CancelledError:
             journal.check()  # cancelled because the log broke, or another process took over
             self._close_open_steps(journal, "run cancelled")
-            self._finish(journal, RunStatus.CANCELLED, None, "cancelled")
+            await self._finish(journal, RunStatus.CANCELLED, None, "cancelled")
             raise  # our caller was cancelled: recorded; let the cancellation go on
         except JournalError:
             raise
@@ -280,7 +316,7 @@ class Runner:
             journal.check()
             reason = f"internal error: {type(exc).__name__}: {exc}"
             self._close_open_steps(journal, reason)
-            self._finish(journal, RunStatus.FAILED, None, reason)
+            await self._finish(journal, RunStatus.FAILED, None, reason)
             raise
 
     def _after_fault(
@@ -315,7 +351,7 @@ class Runner:
             if record.status in (StepStatus.RUNNING, StepStatus.WAITING):
                 journal.record("step_cancelled", key, error=reason)
 
-    def _finish(
+    async def _finish(
         self, journal: Journal, status: RunStatus, outputs: dict[str, Any] | None, error: str | None
     ) -> None:
         kind = {
@@ -337,4 +373,4 @@ class Runner:
         if status.finished:
             update |= {"finished_at": time.time(), "outputs": outputs, "error": error}
         journal.update_run(**update)
-        journal.flush()
+        await journal.flush()

@@ -12,6 +12,7 @@ from podium.store._protocol import (
     ModelRecord,
     Quarantined,
     RunBrief,
+    RunFilter,
     RunRecord,
     Store,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ModelRecord",
     "Quarantined",
     "RunBrief",
+    "RunFilter",
     "RunRecord",
     "SqlStore",
     "Store",

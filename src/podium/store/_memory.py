@@ -13,7 +13,15 @@ from typing import Any
 from podium._types import JSONObject
 from podium.errors import LeaseLostError, StoreError
 from podium.store._json import dumps as _dumps
-from podium.store._protocol import Decision, Event, ModelRecord, Quarantined, RunBrief, RunRecord
+from podium.store._protocol import (
+    Decision,
+    Event,
+    ModelRecord,
+    Quarantined,
+    RunBrief,
+    RunFilter,
+    RunRecord,
+)
 from podium.store._tables import OPEN_STATUSES, runs_table
 
 _RUN_COLUMNS = frozenset(runs_table.c.keys())  # a set: a column collection's ``in`` is slow
@@ -73,6 +81,7 @@ class MemoryStore:
                 run,
                 inputs=_copied(run.inputs),
                 outputs=_copied(run.outputs),
+                caller=_copied(run.caller),
                 definition={},
             )
             self._events[run.run_id] = []
@@ -132,24 +141,26 @@ class MemoryStore:
             return None
         return RunBrief(record.status, record.owner, record.heartbeat, record.claim)
 
-    def runs(self, limit: int = 50) -> list[RunRecord]:
+    def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
         ordered = sorted(self._runs.values(), key=lambda r: r.started_at, reverse=True)
-        return [self._copy_out(r) for r in ordered[:limit]]
+        chosen = [r for r in ordered if where is None or where.admits(r)]
+        return [self._copy_out(r) for r in chosen[:limit]]
 
     def _copy_out(self, record: RunRecord) -> RunRecord:
         return replace(
             record,
             inputs=copy.deepcopy(record.inputs),
             outputs=copy.deepcopy(record.outputs),
+            caller=copy.deepcopy(record.caller),
             definition=json.loads(self._definitions[record.run_id]),
         )
 
-    def events(self, run_id: str) -> list[Event]:
+    def events(self, run_id: str, *, after: int = 0) -> list[Event]:
         removed = self._removed.get(run_id, {})
         return [
             Event(kind, step, json.loads(data), ts, seq)
             for seq, kind, step, data, ts in self._events.get(run_id, [])
-            if seq not in removed
+            if seq > after and seq not in removed
         ]
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:

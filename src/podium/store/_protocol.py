@@ -45,6 +45,9 @@ class RunRecord:
     owner: str | None = None
     heartbeat: float | None = None
     claim: int = 0
+    principal: str | None = None
+    tenant: str | None = None
+    caller: JSONObject = field(default_factory=dict)
 
     def to_json(self) -> JSONObject:
         return {
@@ -56,6 +59,25 @@ class RunRecord:
             "cost": self.cost,
             "error": self.error,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs to list: by status, workflow, tenant, and started before a time (for
+    paging: pass the ``started_at`` of the last run of the previous page)."""
+
+    status: str | None = None
+    workflow: str | None = None
+    tenant: str | None = None
+    before: float | None = None
+
+    def admits(self, run: RunRecord) -> bool:
+        return (
+            (self.status is None or run.status == self.status)
+            and (self.workflow is None or run.workflow == self.workflow)
+            and (self.tenant is None or run.tenant == self.tenant)
+            and (self.before is None or run.started_at < self.before)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +169,14 @@ class Store(Protocol):
 
     def quarantined(self, run_id: str) -> list[Quarantined]: ...
     def run(self, run_id: str) -> RunRecord | None: ...
-    def runs(self, limit: int = 50) -> list[RunRecord]: ...
-    def events(self, run_id: str) -> list[Event]: ...
+    def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
+        """Runs newest first, at most ``limit``, those ``where`` admits."""
+        ...
+
+    def events(self, run_id: str, *, after: int = 0) -> list[Event]:
+        """The run's events in order; with ``after``, only those with a higher ``seq``."""
+        ...
+
     def update_run(self, run_id: str, update: dict[str, Any]) -> None: ...
 
     # documents: small JSON records other layers keep (routing stats, plan templates, ...)

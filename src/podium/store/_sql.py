@@ -23,6 +23,7 @@ from podium.store._protocol import (
     ModelRecord,
     Quarantined,
     RunBrief,
+    RunFilter,
     RunRecord,
 )
 from podium.store._sqlite import SqliteWriter
@@ -185,6 +186,9 @@ class SqlStore:
             "owner": run.owner,
             "heartbeat": run.heartbeat,
             "claim": run.claim,
+            "principal": run.principal,
+            "tenant": run.tenant,
+            "caller": _dumps(run.caller) if run.caller else None,
         }
         if self._fast is not None:
             self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
@@ -291,8 +295,19 @@ class SqlStore:
         r = rows[0]
         return RunBrief(r.status, r.owner, r.heartbeat, r.claim or 0)
 
-    def runs(self, limit: int = 50) -> list[RunRecord]:
-        stmt = select(runs_table).order_by(runs_table.c.started_at.desc()).limit(limit)
+    def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
+        t = runs_table
+        stmt = select(t)
+        if where is not None:
+            if where.status is not None:
+                stmt = stmt.where(t.c.status == where.status)
+            if where.workflow is not None:
+                stmt = stmt.where(t.c.workflow == where.workflow)
+            if where.tenant is not None:
+                stmt = stmt.where(t.c.tenant == where.tenant)
+            if where.before is not None:
+                stmt = stmt.where(t.c.started_at < where.before)
+        stmt = stmt.order_by(t.c.started_at.desc()).limit(limit)
         return [self._run_record(r) for r in self._read(stmt)]
 
     @staticmethod
@@ -312,11 +327,17 @@ class SqlStore:
             owner=r.owner,
             heartbeat=r.heartbeat,
             claim=r.claim or 0,
+            principal=r.principal,
+            tenant=r.tenant,
+            caller=json.loads(r.caller) if r.caller else {},
         )
 
-    def events(self, run_id: str) -> list[Event]:
+    def events(self, run_id: str, *, after: int = 0) -> list[Event]:
         t = events_table
-        stmt = select(t).where(t.c.run_id == run_id).order_by(t.c.seq)
+        stmt = select(t).where(t.c.run_id == run_id)
+        if after:
+            stmt = stmt.where(t.c.seq > after)
+        stmt = stmt.order_by(t.c.seq)
         return [Event(r.type, r.step, json.loads(r.data), r.ts, r.seq) for r in self._read(stmt)]
 
     # approvals -------------------------------------------------------------------------------

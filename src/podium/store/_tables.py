@@ -38,6 +38,9 @@ runs_table = Table(
     Column("heartbeat", Float),
     # Raised by every claim; writes fenced with an older value are refused.
     Column("claim", Integer),
+    Column("principal", String(200)),
+    Column("tenant", String(64), index=True),
+    Column("caller", Text),  # JSON: headers and trace ids of the request that started it
 )
 events_table = Table(
     "podium_events",
@@ -84,5 +87,5 @@ documents_table = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-JSON_COLUMNS = ("inputs", "outputs", "definition")
+JSON_COLUMNS = ("inputs", "outputs", "definition", "caller")
 OPEN_STATUSES = ("pending", "running", "waiting")

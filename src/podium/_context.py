@@ -1,0 +1,79 @@
+"""Who a run is for: set when it starts, the same in every model call it makes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked for a run, as the server or the CLI knows it.
+
+    ``principal`` names the caller (``key:3f9a...`` for an API key, ``cli`` for the
+    command line); ``tenant`` the tenant whose objects the run may touch (``None``: no
+    tenant); ``headers`` the request headers worth passing on (lower-case names, no
+    secrets); ``trace_id``/``span_id`` the W3C trace the run belongs to.
+    """
+
+    principal: str | None = None
+    tenant: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    trace_id: str | None = None
+    span_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        principal: str | None = None,
+        tenant: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> Caller:
+        pairs = tuple(sorted((k.lower(), str(v)) for k, v in (headers or {}).items()))
+        return cls(principal, tenant, pairs, trace_id, span_id)
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k == wanted), None)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.headers:
+            data["headers"] = dict(self.headers)
+        if self.trace_id:
+            data["trace_id"] = self.trace_id
+        if self.span_id:
+            data["span_id"] = self.span_id
+        return data
+
+    @classmethod
+    def from_record(
+        cls, principal: str | None, tenant: str | None, data: Mapping[str, Any] | None
+    ) -> Caller:
+        extra = dict(data or {})
+        return cls.of(
+            principal, tenant, extra.get("headers"), extra.get("trace_id"), extra.get("span_id")
+        )
+
+
+NOBODY = Caller()
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """The run a model call serves: its id, workflow and caller (frozen)."""
+
+    run_id: str
+    workflow: str
+    caller: Caller = NOBODY
+
+    @property
+    def principal(self) -> str | None:
+        return self.caller.principal
+
+    @property
+    def tenant(self) -> str | None:
+        return self.caller.tenant
