@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+from podium.cli import _server  # noqa: F401  (adds serve and keys)
 from podium.cli._app import app
 
 

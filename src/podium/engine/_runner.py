@@ -112,6 +112,9 @@ class Runner:
         self.observers = list(observers)
         self.limits = limits
         self.write_policy = write_policy or WritePolicy()
+        #: Set when the process shuts down: a run cancelled now is left ``running`` with no
+        #: heartbeat (what it finished is written), to be resumed by the next process.
+        self.suspending = False
 
     async def start(
         self,
@@ -307,6 +310,10 @@ class Runner:
             return RunStatus.FAILED, None, f"outputs: {exc.message}"
         except asyncio.CancelledError:
             journal.check()  # cancelled because the log broke, or another process took over
+            if self.suspending:  # the process is shutting down: leave the run resumable
+                journal.update_run(heartbeat=None)
+                await journal.flush()
+                raise
             self._close_open_steps(journal, "run cancelled")
             await self._finish(journal, RunStatus.CANCELLED, None, "cancelled")
             raise  # our caller was cancelled: recorded; let the cancellation go on
