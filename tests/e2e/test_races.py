@@ -98,6 +98,7 @@ def _orphans(cli: Cli) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # ten trials of real processes each
 def test_two_resumes_at_once_run_the_run_once(cli: Cli) -> None:
     run_ids = _orphans(cli)
     outcomes: Counter[str] = Counter()
@@ -128,6 +129,7 @@ def test_two_resumes_at_once_run_the_run_once(cli: Cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # ten trials of real processes each
 def test_approve_and_reject_at_once_decide_once(cli: Cli) -> None:
     cli.write("gated.yaml", GATED)
     run_ids = []
@@ -173,6 +175,7 @@ outputs: {shipped: "${{ steps.ship.output.text }}"}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # ten trials of real processes each
 def test_approving_while_the_run_is_alive_hands_over_cleanly(cli: Cli) -> None:
     cli.write("parallel.yaml", PARALLEL_GATE)
     for i in range(10):
