@@ -77,20 +77,28 @@ SLOW_S = 0.002
 
 
 class InlinePolicy:
-    """Where a sync model runs: on the loop while it is fast, in the thread pool otherwise."""
+    """Where a sync model runs: on the loop while it is fast, in the thread pool otherwise.
+
+    The first :data:`PROBE_CALLS` calls run in the pool, timed there; the model moves onto
+    the loop if most of them were fast. Most, not all: a call in a thread can wait for the
+    GIL for milliseconds while the loop works, which says nothing about the model.
+    """
 
     def __init__(self, fixed: bool | None) -> None:
         self.fixed = fixed
         self.inline = bool(fixed)
         self._probes = 0 if fixed is None else PROBE_CALLS
+        self._slow = 0
 
     def timed_in_pool(self, seconds: float) -> None:
         if self.fixed is not None or self._probes >= PROBE_CALLS:
             return
-        if seconds > FAST_S:
-            self.fixed = False  # slow from the start: never on the loop
-            return
         self._probes += 1
+        if seconds > FAST_S:
+            self._slow += 1
+            if self._slow * 2 > PROBE_CALLS:
+                self.fixed = False  # slow in most probes: never on the loop
+                return
         if self._probes == PROBE_CALLS:
             self.inline = True
 
