@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,3 +78,14 @@ class RunContext:
     @property
     def tenant(self) -> str | None:
         return self.caller.tenant
+
+
+#: The run the current task is driving (``None`` outside a run). The engine sets it for the
+#: whole of a run's drive, so what runs inside it (observers, interceptors, logging) can
+#: tell which run it serves without being handed it.
+CURRENT_RUN: ContextVar[RunContext | None] = ContextVar("podium_current_run", default=None)
+
+
+def current_run() -> RunContext | None:
+    """The run the current task is driving, if any (see :data:`CURRENT_RUN`)."""
+    return CURRENT_RUN.get()

@@ -94,6 +94,17 @@ class Orchestrator:
         self._loops = LoopRunners()
         self._finalizer = weakref.finalize(self, self._loops.close)
 
+    def add_interceptor(self, interceptor: Interceptor, *, outermost: bool = False) -> None:
+        """Wrap every model call made from now on in ``interceptor`` (after construction:
+        a server adds its metrics and tracing this way). It goes innermost, nearest the
+        model, unless ``outermost``."""
+        self.caller.add_interceptor(interceptor, outermost=outermost)
+
+    def add_observer(self, observer: Observer) -> None:
+        """Tell ``observer`` every event of the runs started or resumed from now on, once
+        written (``observer(run_id, event)``; one that raises is logged, never fatal)."""
+        self.runner.observers.append(observer)
+
     # models ----------------------------------------------------------------------------------
     @overload
     def model(self, fn: F) -> F: ...

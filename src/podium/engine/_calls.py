@@ -149,11 +149,24 @@ class ModelCaller:
         self.store = store
         self.rng = rng or random.Random()  # noqa: S311 - only for retry jitter
         self._last: Proceed = self._invoke
-        proceed: Proceed = self._last
-        for interceptor in reversed(interceptors):
-            proceed = _wrap(interceptor, proceed)
-        self._proceed = proceed
+        self._interceptors = list(interceptors)
+        self._proceed = self._chain()
         router.attach(store)  # what the router learns from these calls survives a restart
+
+    def _chain(self) -> Proceed:
+        proceed: Proceed = self._last
+        for interceptor in reversed(self._interceptors):
+            proceed = _wrap(interceptor, proceed)
+        return proceed
+
+    def add_interceptor(self, interceptor: Interceptor, *, outermost: bool = False) -> None:
+        """Wrap the calls made from now on in ``interceptor`` too: innermost (nearest the
+        model) by default, or ``outermost`` (it sees every call first, refusals included)."""
+        if outermost:
+            self._interceptors.insert(0, interceptor)
+        else:
+            self._interceptors.append(interceptor)
+        self._proceed = self._chain()
 
     async def _invoke(self, call: ModelCall) -> JSONObject:
         """The innermost layer: the cached answer, or the adapter, timed."""

@@ -37,6 +37,18 @@ class WritePolicy:
     max_delay_s: float = 0.5
 
 
+def tell(observers: list[Observer], run_id: str, events: list[Event]) -> None:
+    """Observers hear of events once they are written; one that raises is logged and
+    cannot break the run."""
+    for observer in observers:
+        for event in events:
+            try:
+                observer(run_id, event)
+            except Exception:
+                log.exception("observer %r failed on %s; the run goes on", observer, event.type)
+                break
+
+
 class JournalError(StoreError):
     """The run's events could not be written: the run stopped and can be resumed later."""
 
@@ -113,15 +125,7 @@ class Journal:
         self._tell([event])
 
     def _tell(self, events: list[Event]) -> None:
-        """Observers hear of events once they are written; one that raises is logged and
-        cannot break the run."""
-        for observer in self._observers:
-            for event in events:
-                try:
-                    observer(self.run_id, event)
-                except Exception:
-                    log.exception("observer %r failed on %s; the run goes on", observer, event.type)
-                    break
+        tell(self._observers, self.run_id, events)
 
     def update_run(self, **fields: Any) -> None:
         """Change run-summary columns in the same transaction as the pending events."""

@@ -13,14 +13,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from podium._context import NOBODY, Caller, RunContext
+from podium._context import CURRENT_RUN, NOBODY, Caller, RunContext
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import RunStatus, StepStatus
 from podium.engine._calls import ModelCaller, StepFailure
 from podium.engine._control import ACTIVE_RUNS, OWNER, claim
 from podium.engine._executor import Executor, Scope
 from podium.engine._ir import MapStep, Workflow
-from podium.engine._journal import Journal, JournalError, Observer, WritePolicy
+from podium.engine._journal import Journal, JournalError, Observer, WritePolicy, tell
 from podium.engine._loader import input_defaults, input_schema, workflow_from_snapshot
 from podium.engine._result import RunResult
 from podium.engine._state import RunState
@@ -152,7 +152,8 @@ class Runner:
         )
         state = RunState()
         state.apply(first)
-        return await self._drive(run_id, workflow, state, 1, RunContext(run_id, workflow.name, who))
+        context = RunContext(run_id, workflow.name, who)
+        return await self._drive(run_id, workflow, state, 1, context, opened=first)
 
     async def resume(
         self, run_id: str, *, force: bool = False, by: Caller | None = None
@@ -205,20 +206,31 @@ class Runner:
         *,
         resumed: bool = False,
         by: str | None = None,
+        opened: Event | None = None,
     ) -> RunResult:
-        while True:
-            result = await self._drive_once(
-                run_id, workflow, state, fence, context, resumed=resumed, by=by
-            )
-            if result.status is not RunStatus.WAITING or not self._decided_meanwhile(run_id, state):
-                return result
-            # A decision arrived as we stopped: continue at once, unless another process
-            # (the one that decided) has claimed the run to continue it itself.
-            taken = self.store.claim_run(run_id, OWNER, expected=fence, now=time.time())
-            if taken is None:
-                return result
-            fence, resumed = taken, True
-            state = RunState.replay(self.store.events(run_id))
+        """Drive the run (``opened``: its ``run_started``, written already, which observers
+        now hear of), with :data:`~podium._context.CURRENT_RUN` set throughout."""
+        token = CURRENT_RUN.set(context)
+        try:
+            if opened is not None and self.observers:
+                tell(self.observers, run_id, [opened])
+            while True:
+                result = await self._drive_once(
+                    run_id, workflow, state, fence, context, resumed=resumed, by=by
+                )
+                if result.status is not RunStatus.WAITING or not self._decided_meanwhile(
+                    run_id, state
+                ):
+                    return result
+                # A decision arrived as we stopped: continue at once, unless another process
+                # (the one that decided) has claimed the run to continue it itself.
+                taken = self.store.claim_run(run_id, OWNER, expected=fence, now=time.time())
+                if taken is None:
+                    return result
+                fence, resumed = taken, True
+                state = RunState.replay(self.store.events(run_id))
+        finally:
+            CURRENT_RUN.reset(token)
 
     def _decided_meanwhile(self, run_id: str, state: RunState) -> bool:
         decisions = self.store.decisions(run_id)

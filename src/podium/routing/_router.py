@@ -213,6 +213,13 @@ class AdaptiveRouter:
                 return slot.pool.describe()
         return []
 
+    def circuits(self) -> dict[str, list[str]]:
+        """Per model called so far (``name@version``): its instances' circuit states."""
+        return {
+            slot.key: [str(breaker.state) for breaker in slot.pool.breakers]
+            for slot in list(self._slots.values())
+        }
+
     def flush(self) -> None:
         """Write what changed (statistics, posteriors, thresholds) to the store now."""
         self._last_flush = self.now()
