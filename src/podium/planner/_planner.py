@@ -20,7 +20,9 @@ from podium._types import RunStatus
 from podium.engine import RunResult, check_models, load_workflow, workflow_from_mapping
 from podium.errors import UserError
 from podium.planner._build import build, slug
+from podium.planner._decompose import describe, no_tool
 from podium.planner._explain import explain
+from podium.planner._flow import Unreachable, compose
 from podium.planner._glossary import BUILTIN
 from podium.planner._graph import (
     SignatureGraph,
@@ -41,6 +43,7 @@ from podium.store import Store
 
 WORKFLOW_KIND = "planner.workflow"
 CAPABILITY_KIND = "planner.capability"
+NOTE_CONFIDENCE = 0.2  # a clause left without a tool is noted when it came this close
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -180,6 +183,60 @@ class Planner:
         return self._typed(request)
 
     def _typed(self, request: Request) -> Plan:
+        if request.parsed is not None:
+            if any(t.op is not None for t in request.tasks):
+                composed = self._composed(request)
+                if composed is not None:
+                    return composed
+            else:
+                raise no_tool(request.graph, request.tasks, request.goal)
+        return self._searched(request)
+
+    def _composed(self, request: Request) -> Plan | None:
+        """The plan from the request's sub-tasks, wired by data flow and order."""
+        graph, opts = request.graph, request.options
+        assert request.parsed is not None
+        weights = graph.weights(opts.constraints, opts.weights)
+        try:
+            composed = compose(
+                graph,
+                weights,
+                request.parsed,
+                request.tasks,
+                request.given,
+                name=f"plan-{slug(request.goal)}",
+                description=request.goal,
+                route=opts.constraints.route_document(),
+                max_steps=opts.constraints.max_steps,
+            )
+        except Unreachable as exc:
+            raise unreachable(request, exc.blocked) from None
+        if len(composed.document["steps"]) > opts.constraints.max_steps:
+            raise PlanError(
+                f"no plan fits in {opts.constraints.max_steps} steps "
+                f"(the request needs {len(composed.document['steps'])})"
+            )
+        for task in request.tasks:
+            if task.op is None and task.candidates and task.confidence >= NOTE_CONFIDENCE:
+                request.notes.append(
+                    f"no step for {describe(graph, task)}: below the match threshold"
+                )
+        request.notes.extend(composed.notes)
+        request.wanted = composed.outputs
+        try:
+            plan = self.finish(request, composed.document, composed.operators, "typed")
+        except UserError as exc:  # never emit a plan the validator rejects
+            request.notes.append(f"the composed plan did not validate ({exc.message})")
+            request.wanted = tuple(dict.fromkeys(t for m in request.matches for t in m.types))
+            return None
+        limit = opts.constraints.max_cost
+        if limit is not None and plan.why.cost > limit:
+            raise PlanError(
+                f"the plan is expected to cost {plan.why.cost:g} per run, over max_cost {limit:g}"
+            )
+        return plan
+
+    def _searched(self, request: Request) -> Plan:
         graph, opts = request.graph, request.options
         if not request.wanted:
             known = ", ".join(sorted(graph.producers)[:12])

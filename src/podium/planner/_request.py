@@ -8,8 +8,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from podium.planner._decompose import SubTask, decompose
+from podium.planner._flow import type_map
 from podium.planner._graph import SignatureGraph
 from podium.planner._match import Matcher, match
+from podium.planner._parse import Parsed, parse
 from podium.planner._search import Blocked, runnable
 from podium.planner._types import (
     CostWeights,
@@ -61,6 +64,8 @@ class Request:
     started: float
     matching_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    parsed: Parsed | None = None
+    tasks: tuple[SubTask, ...] = ()
 
     @property
     def inputs(self) -> dict[str, str]:
@@ -101,6 +106,8 @@ def make_request(
     goal = " ".join(goal.split())
     matcher: Matcher | None = None
     matches: tuple[Match, ...] = ()
+    parsed: Parsed | None = None
+    tasks: tuple[SubTask, ...] = ()
     matching_started = time.perf_counter()
     if goal:
         kind = "lexical" if wanted_explicit and options.matcher == "auto" else options.matcher
@@ -109,14 +116,41 @@ def make_request(
         if given_map is not None:
             weights = graph.weights(options.constraints, options.weights)
             reachable = set(runnable(graph, weights, given_map.values()))
-        matches = tuple(match(matcher, graph, goal, reachable))
+        if wanted_explicit:
+            matches = tuple(match(matcher, graph, goal, reachable))
+        else:
+            parsed = parse(goal)
+            tasks = tuple(decompose(parsed, graph, matcher, reachable, type_map(graph)))
+            matches = tuple(
+                Match(
+                    t.clause.text,
+                    graph.operators[t.op].ref,
+                    graph.operators[t.op].produces,
+                    t.score,
+                    round(t.confidence, 4),
+                )
+                for t in tasks
+                if t.op is not None
+            )
     have = set((given_map or {}).values())
     if wanted_explicit:
         wanted = wanted_explicit
     else:
         wanted = tuple(dict.fromkeys(t for m in matches for t in m.types if t not in have))
     matching = time.perf_counter() - matching_started
-    return Request(goal, given_map, wanted, matches, matcher, options, graph, started, matching)
+    return Request(
+        goal,
+        given_map,
+        wanted,
+        matches,
+        matcher,
+        options,
+        graph,
+        started,
+        matching,
+        parsed=parsed,
+        tasks=tasks,
+    )
 
 
 def unreachable(request: Request, blocked: Blocked) -> UnreachableError:

@@ -110,20 +110,25 @@ class CostWeights:
 
 @dataclass(frozen=True)
 class Match:
-    """A phrase of the goal that asks for what an operator produces."""
+    """A phrase of the goal that asks for what an operator produces (``confidence``: the
+    calibrated probability that the operator is the one asked for, when known)."""
 
     phrase: str
     ref: str
     types: tuple[str, ...]
     score: float
+    confidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "phrase": self.phrase,
             "ref": self.ref,
             "types": list(self.types),
             "score": round(self.score, 4),
         }
+        if self.confidence is not None:
+            found["confidence"] = self.confidence
+        return found
 
 
 @dataclass(frozen=True)
