@@ -55,16 +55,11 @@ class HttpMetrics:
             return
         started = time.perf_counter()
         status = 500
+        counted = False
 
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
+        def count() -> None:
+            nonlocal counted
+            counted = True
             method = scope["method"]
             self.metrics.request(
                 route_template(scope),
@@ -72,3 +67,18 @@ class HttpMetrics:
                 status,
                 time.perf_counter() - started,
             )
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+            await send(message)
+            if kind == "http.response.body" and not message.get("more_body", False):
+                count()  # the response is complete: counted before the app tidies up
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if not counted:  # no complete response (an error, a client gone)
+                count()
