@@ -129,7 +129,8 @@ def run(matcher: str, splits: Sequence[str] = ("tuning", "held-out")) -> list[Ou
             planner = planners.get(case["catalogue"])
             if planner is None:
                 planner = planners[case["catalogue"]] = planner_for(case["catalogue"])
-                planner.plan("warm up", options=options) if False else None
+                # load the model and encode the catalogue once, as a running server would
+                planner.matcher(matcher).phrase_scores(planner.graph(), ["warm up"])
             outcome = run_case(planner, {**case, "split": split}, options)
             found.append(outcome)
     return found

@@ -33,6 +33,8 @@ from podium.planner._text import BM25, cosine_tokens, phrases, tokens
 from podium.planner._types import Match, PlanInputError
 
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+VECTOR_CACHE_LIMIT = 100_000
+_VECTORS: dict[str, Any] = {}  # text -> unit embedding, shared by every matcher in the process
 
 
 class Matcher(Protocol):
@@ -175,6 +177,19 @@ class EmbeddingMatcher:
             list(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
         )
 
+    def cached(self, texts: Sequence[str]) -> Any:
+        """:meth:`encode`, with each distinct text encoded once per process (a registry
+        that is rebuilt, or a planner made anew, re-encodes nothing it has seen)."""
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in _VECTORS]
+        if missing:
+            if len(_VECTORS) + len(missing) > VECTOR_CACHE_LIMIT:
+                _VECTORS.clear()
+            for text, vector in zip(missing, self.encode(missing), strict=True):
+                _VECTORS[text] = vector
+        return np.stack([_VECTORS[t] for t in texts])
+
     def _vectors(self, graph: SignatureGraph) -> tuple[Any, list[int]]:
         if self._index is None or self._index[0] != graph.serial:
             texts: list[str] = []
@@ -183,12 +198,12 @@ class EmbeddingMatcher:
                 for text in op.texts:
                     texts.append(text)
                     owners.append(i)
-            self._index = (graph.serial, self.encode(texts), owners)
+            self._index = (graph.serial, self.cached(texts), owners)
         return self._index[1], self._index[2]
 
     def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
         vectors, owners = self._vectors(graph)
-        sims = self.encode(texts) @ vectors.T
+        sims = self.cached(texts) @ vectors.T
         words = (
             self._lexical.phrase_scores(graph, texts)
             if self.lexical_weight
