@@ -22,10 +22,10 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
     decision: RouteDecision | None = None
     routed: dict[str, Any] = {}
     if isinstance(step.members, tuple):
-        members = [ex.registry.resolve(ref)[0] for ref in step.members]
+        members = [ex.registry.resolve(ref, tenant=ex.tenant)[0] for ref in step.members]
         reason = "listed members"
     else:
-        decision = ex.router.route(step.uses, step.route, inputs)
+        decision = ex.router.route(step.uses, ex.route_of(step.route), inputs)
         members = [c.spec for c in decision.ranked[: step.members]]
         reason = decision.reason
         hedge_after_s = decision.hedge_after_s
@@ -95,7 +95,7 @@ async def _stack(
         combined = COMBINERS["weighted"].combine(votes)
         combined["combined_by"] = "weighted (stacking needs every member)"
         return combined, 0.0
-    stacker = ex.registry.resolve(step.stacker)[0]
+    stacker = ex.registry.resolve(step.stacker, tenant=ex.tenant)[0]
     result = await ex.caller.call_with_retries(
         [stacker],
         {"features": stacking_features(votes)},

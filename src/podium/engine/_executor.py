@@ -33,7 +33,7 @@ from podium.engine._journal import Journal
 from podium.engine._loader import input_defaults, input_schema
 from podium.errors import ModelCallError, NoCandidateError, SchemaError, UserError
 from podium.registry import ModelSpec, Registry
-from podium.routing import Router
+from podium.routing import RoutePolicy, Router, for_tenant
 from podium.store import Event, encode_json
 
 S = StepStatus
@@ -108,6 +108,8 @@ class Executor:
     ) -> None:
         self.run_id = run_id
         self.run = run
+        #: The run's tenant: only models that serve it are routed to or resolved.
+        self.tenant = run.tenant if run is not None else None
         self.journal = journal
         self.state = journal.state
         self.caller = caller
@@ -327,6 +329,13 @@ class Executor:
         self.journal.record_encoded("step_started", key, data, raw)
         return attempt
 
+    def route_of(self, route: RoutePolicy) -> RoutePolicy:
+        """A step's route policy for this run: bound to its tenant while some models are
+        marked for tenants (a run of no tenant is routed to shared models only)."""
+        if self.tenant is None or not self.registry.scoped:
+            return route
+        return for_tenant(route, self.tenant)
+
     def _started(self, key: str, **data: Any) -> int:
         attempt = self._next_attempt(key)
         decision = data.get("decision")
@@ -356,10 +365,12 @@ class Executor:
     async def _call(self, step: CallStep, inputs: Any, key: str) -> Outcome:
         if not isinstance(inputs, dict):
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
-        decision = self.router.route(step.uses, step.route, inputs)
+        decision = self.router.route(step.uses, self.route_of(step.route), inputs)
         chosen = decision.chosen
         fallbacks = (
-            [self.registry.resolve(ref)[0] for ref in step.fallback] if step.fallback else []
+            [self.registry.resolve(ref, tenant=self.tenant)[0] for ref in step.fallback]
+            if step.fallback
+            else []
         )
         chosen_key = chosen.key  # built on every read
         attempt = self._started_call(key, chosen_key, decision.to_json())

@@ -1,7 +1,7 @@
 """Layer 1: model specs, versions, the capability index, manifests and discovery."""
 
 from podium.registry._manifest import load_manifests, spec_from_mapping
-from podium.registry._registry import ENTRY_POINT_GROUP, Registry
+from podium.registry._registry import ANY_TENANT, ENTRY_POINT_GROUP, Registry
 from podium.registry._schema import Field, Schema, assignable, type_of
 from podium.registry._spec import (
     Cost,
@@ -17,6 +17,7 @@ from podium.registry._spec import (
 from podium.registry._versions import ModelRef, VersionSpec, parse_version
 
 __all__ = [
+    "ANY_TENANT",
     "ENTRY_POINT_GROUP",
     "Cost",
     "EmbeddingRuntime",

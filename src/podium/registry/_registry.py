@@ -21,6 +21,9 @@ from podium.registry._versions import ModelRef
 from podium.store import ModelRecord, Store
 
 ENTRY_POINT_GROUP = "podium.models"
+ANY_TENANT = "*"
+"""The ``tenant`` of a lookup that ignores which tenants a model serves (listings,
+validation); no tenant is named ``*``."""
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -37,6 +40,7 @@ class Registry:
         self._by_capability: dict[str, dict[str, ModelSpec]] = defaultdict(dict)
         self._contracts: dict[str, dict[str, Any]] = store.contracts()
         self._callables: dict[str, Callable[..., Any]] = {}
+        self._scoped: set[str] = set()  # keys of the versions marked for some tenants only
         self.revision = 0
         for record in store.models():
             self._index(ModelSpec.model_validate(record.spec))
@@ -155,6 +159,10 @@ class Registry:
         if old is not None:
             for cap in old.capabilities:
                 self._by_capability[cap].pop(old.key, None)
+        if spec.tenants is None:
+            self._scoped.discard(spec.key)
+        else:
+            self._scoped.add(spec.key)
         self._by_name.setdefault(spec.name, {})[spec.version] = spec
         for cap in spec.capabilities:
             self._by_capability[cap][spec.key] = spec
@@ -171,6 +179,11 @@ class Registry:
         """Every registered version, sorted by name then version."""
         return sorted(self, key=lambda s: (s.name, s.semver))
 
+    @property
+    def scoped(self) -> bool:
+        """Whether any version is marked for some tenants only (``tenants`` in its manifest)."""
+        return bool(self._scoped)
+
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
@@ -184,14 +197,21 @@ class Registry:
     def versions(self, name: str) -> list[ModelSpec]:
         return sorted(self._by_name.get(name, {}).values(), key=lambda s: s.semver)
 
-    def get(self, name: str, spec: str | None = None) -> ModelSpec:
+    def get(
+        self, name: str, spec: str | None = None, *, tenant: str | None = ANY_TENANT
+    ) -> ModelSpec:
         """The newest version of ``name`` matching the range ``spec``."""
         ref = ModelRef.parse(f"model/{name}" + (f"@{spec}" if spec else ""))
-        return self.resolve_model(ref)
+        return self.resolve_model(ref, tenant=tenant)
 
-    def resolve_model(self, ref: ModelRef) -> ModelSpec:
-        """The newest active version that ``model/NAME@SPEC`` admits."""
+    def resolve_model(self, ref: ModelRef, *, tenant: str | None = ANY_TENANT) -> ModelSpec:
+        """The newest active version that ``model/NAME@SPEC`` admits (among those that
+        serve runs of ``tenant``, unless it is :data:`ANY_TENANT`)."""
         versions = self._by_name.get(ref.name)
+        if versions and tenant != ANY_TENANT and self._scoped:
+            versions = {v: s for v, s in versions.items() if s.serves(tenant)}
+            if not versions:
+                raise ModelNotFoundError(f"no version of '{ref.name}' serves {_runs_of(tenant)}")
         if not versions:
             hint = _closest(ref.name, self._by_name)
             raise ModelNotFoundError(
@@ -210,12 +230,22 @@ class Registry:
             )
         return usable[chosen]
 
-    def resolve(self, text: str | ModelRef) -> list[ModelSpec]:
-        """Candidates for a reference: one model, or every active provider of a capability."""
+    def resolve(self, text: str | ModelRef, *, tenant: str | None = ANY_TENANT) -> list[ModelSpec]:
+        """Candidates for a reference: one model, or every active provider of a capability.
+
+        With ``tenant`` (the tenant of a run; ``None``: a run of no tenant), only the
+        versions that serve its runs: a version marked with ``tenants`` serves only theirs.
+        """
         ref = text if isinstance(text, ModelRef) else ModelRef.parse(text)
         if ref.kind == "model":
-            return [self.resolve_model(ref)]
+            return [self.resolve_model(ref, tenant=tenant)]
         models = [s for s in self.provides(ref.name) if s.status == "active"]
+        if models and tenant != ANY_TENANT and self._scoped:
+            models = [s for s in models if s.serves(tenant)]
+            if not models:
+                raise ModelNotFoundError(
+                    f"no model that serves {_runs_of(tenant)} provides capability '{ref.name}'"
+                )
         if not models:
             hint = _closest(ref.name, self._by_capability)
             raise ModelNotFoundError(
@@ -254,6 +284,10 @@ class Registry:
                 scored.append((spec, round(score, 4)))
         scored.sort(key=lambda p: (-p[1], p[0].name))
         return scored[:limit]
+
+
+def _runs_of(tenant: str | None) -> str:
+    return f"runs of tenant '{tenant}'" if tenant is not None else "runs without a tenant"
 
 
 def _expand(obj: Any) -> list[Any]:

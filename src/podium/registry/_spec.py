@@ -20,6 +20,7 @@ from podium.registry._versions import Version, parse_version
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CAPABILITY_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class _Strict(BaseModel):
@@ -129,6 +130,9 @@ class ModelSpec(_Strict):
     tags: list[str] = Field(default_factory=list)
     instances: int | list[Instance] = 1
     status: Literal["active", "deprecated", "disabled"] = "active"
+    tenants: list[str] | None = Field(
+        default=None, description="the only tenants whose runs may use it (unset: shared)"
+    )
     source: str | None = Field(default=None, description="manifest file it came from")
 
     @field_validator("cost", mode="before")
@@ -166,6 +170,20 @@ class ModelSpec(_Strict):
             raise ValueError("must be at least 1")
         if isinstance(value, list) and not value:
             raise ValueError("must list at least one instance")
+        return value
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must name at least one tenant (leave it out to share the model)")
+        for tenant in value:
+            if not TENANT_PATTERN.match(tenant):
+                raise ValueError(
+                    f"'{tenant}' is not a tenant: lower-case letters, digits, '-' and '_'"
+                )
         return value
 
     @field_validator("quality")
@@ -211,6 +229,11 @@ class ModelSpec(_Strict):
     def produced_types(self) -> list[str]:
         """Semantic types this model produces (default: its output field names)."""
         return list(self.produces or self.output_schema.fields)
+
+    def serves(self, tenant: str | None) -> bool:
+        """Whether a run of ``tenant`` may use this model: one without ``tenants`` serves
+        every run; one with ``tenants`` only the runs of those tenants."""
+        return self.tenants is None or tenant in self.tenants
 
     def quality_for(self, capability: str, default: float = 0.5) -> float:
         """The prior quality score for ``capability``."""

@@ -17,7 +17,7 @@ from podium.routing._catalog import POLICIES, check_route, make_policy
 from podium.routing._config import RoutingConfig
 from podium.routing._instances import InstancePool
 from podium.routing._policies import Policy
-from podium.routing._policy import RoutePolicy
+from podium.routing._policy import RoutePolicy, for_tenant
 from podium.routing._prior import SCORERS, PriorRouter
 from podium.routing._protocol import (
     ANY_INSTANCE,
@@ -56,6 +56,7 @@ __all__ = [
     "StreamingHistogram",
     "TokenBucket",
     "check_route",
+    "for_tenant",
     "make_policy",
     "tune_thresholds",
     "violation",

@@ -78,7 +78,7 @@ class PriorRouter:
         return decision
 
     def _decide(self, ref: ModelRef, policy: RoutePolicy) -> RouteDecision:
-        models = self.registry.resolve(ref)
+        models = self.registry.resolve(ref, tenant=policy.tenant)
         capability = ref.name if ref.kind == "capability" else models[0].capabilities[0]
         kept, rejected = [], []
         for spec in models:

@@ -264,7 +264,7 @@ class AdaptiveRouter:
             policy = make_policy(route)
         except OptionError as exc:
             raise NoCandidateError(f"route: {exc.field}: {exc}") from None
-        models = self.registry.resolve(ref)
+        models = self.registry.resolve(ref, tenant=route.tenant)
         capability = ref.name if ref.kind == "capability" else models[0].capabilities[0]
         kept: list[ModelSpec] = []
         rejected: list[tuple[str, str]] = []
