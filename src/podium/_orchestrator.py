@@ -402,15 +402,26 @@ class Orchestrator:
         return self._sync(self.aplan(goal, given=given, want=want, options=options))
 
     async def arun_plan(
-        self, plan: Plan, inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        caller: Caller | None = None,
     ) -> RunResult:
-        """Run a plan; a finished run is stored with its goal as a template for reuse."""
-        result = await self.arun(plan, inputs, run_id=run_id)
+        """Run a plan (for ``caller``, as :meth:`arun`); a finished run is stored with its
+        goal as a template for reuse."""
+        result = await self.arun(plan, inputs, run_id=run_id, caller=caller)
         self.planner.record(plan, result)
         return result
 
     def run_plan(
-        self, plan: Plan, inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        caller: Caller | None = None,
     ) -> RunResult:
         """Synchronous :meth:`arun_plan`."""
-        return self._sync(self.arun_plan(plan, inputs, run_id=run_id))
+        return self._sync(self.arun_plan(plan, inputs, run_id=run_id, caller=caller))
