@@ -21,6 +21,11 @@ from podium.store import Store
 
 KIND = "auth.key"
 PREFIX = "pdm"
+#: How long a verified key is trusted without reading the store again. Expiry is checked on
+#: every use; a revocation made through this ring applies at once, one made by another
+#: process (``podium keys revoke``) within this many seconds.
+VERIFIED_TTL_S = 1.0
+_VERIFIED_MAX = 10_000
 _TOKEN = re.compile(r"^pdm_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -83,6 +88,8 @@ class KeyRing:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # sha256 of a token -> (its key, when it was read): no secret is kept
+        self._verified: dict[str, tuple[ApiKey, float]] = {}
 
     def create(
         self,
@@ -124,13 +131,20 @@ class KeyRing:
         if record.get("revoked_at") is None:
             record["revoked_at"] = time.time()
             self.store.put_document(KIND, key_id, record)
+        self._verified.clear()
         return _key(record)
 
     def verify(self, token: str, now: float | None = None) -> ApiKey | None:
         """The usable key ``token`` belongs to, or ``None`` (unknown, wrong, expired, revoked).
 
-        The work done is the same whether or not the key id exists.
+        The work done is the same whether or not the key id exists. A key verified in the
+        last :data:`VERIFIED_TTL_S` seconds is not read again (its expiry still is checked).
         """
+        moment = time.time() if now is None else now
+        seen = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._verified.get(seen)
+        if cached is not None and time.monotonic() - cached[1] < VERIFIED_TTL_S:
+            return cached[0] if cached[0].usable(moment) else None
         found = _TOKEN.match(token.strip())
         key_id, secret = (found.group(1), found.group(2)) if found else ("0" * 12, "x" * 43)
         record = self.store.get_document(KIND, key_id) if found else None
@@ -140,7 +154,12 @@ class KeyRing:
         if not (found and record and matches):
             return None
         key = _key(record)
-        return key if key.usable(now) else None
+        if not key.usable(moment):
+            return None
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[seen] = (key, time.monotonic())
+        return key
 
 
 def _key(record: dict[str, Any]) -> ApiKey:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 
@@ -19,10 +19,14 @@ FORWARDED = ("x-request-id", "traceparent", "tracestate", "user-agent")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
-def require(role: Role) -> Callable[..., Principal]:
-    """A dependency: the request's principal, allowed ``role``, within its rate limit."""
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the request's principal, allowed ``role``, within its rate limit.
 
-    def dependency(request: Request) -> Principal:
+    (Async, so FastAPI calls it on the event loop: a sync dependency would cost a hop to
+    its thread pool on every request.)
+    """
+
+    async def dependency(request: Request) -> Principal:
         state = server_state(request)
         token = bearer(request.headers.get("authorization"))
         principal = authenticate(state.keys, token, role, public_read=state.config.public_read)
