@@ -8,7 +8,10 @@ chosen on, ``held-out`` was written with it and scored only at the end. Reported
 catalogue, case type (single, chain, dag) and style (plain, terse, chatty), plus the
 planning time per request (p50, after the model is loaded and the catalogue encoded once).
 
-    python benchmarks/planner_eval.py [--json] [--threads N] [--misses]
+    python benchmarks/planner_eval.py [--json] [--threads N] [--misses] [--latency] [--llm]
+
+``--llm`` plans every case with the LLM planner at ``PODIUM_LLM_BASE_URL`` (each plan is
+still validated and repaired, and falls back to the decomposition when rejected).
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ GROUPS = (
 )
 
 
-def report(matcher: str) -> tuple[list[dict[str, Any]], list[harness.Outcome]]:
-    outcomes = harness.run(matcher)
+def report(matcher: str, llm: bool = False) -> tuple[list[dict[str, Any]], list[harness.Outcome]]:
+    outcomes = harness.run(matcher, llm=llm)
     for o in outcomes:
         o.case["domain"] = harness.domain(o.case["catalogue"])
     rows = []
@@ -46,21 +49,72 @@ def report(matcher: str) -> tuple[list[dict[str, Any]], list[harness.Outcome]]:
     return rows, outcomes
 
 
+def latency(catalogue: str, matcher: str, repeats: int = 3) -> dict[str, Any]:
+    """Time per plan over the catalogue's requests, the model loaded and the catalogue
+    encoded once; each request's own phrases are encoded afresh every time."""
+    import statistics
+    import time
+
+    from podium.planner import PlanOptions
+    from podium.planner import _match
+
+    planner = harness.planner_for(catalogue)
+    options = PlanOptions(matcher=matcher, templates=False, llm=False)
+    planner.matcher(matcher).phrase_scores(planner.graph(), ["warm up"])
+    kept = set(_match._VECTORS)
+    requests = [c["request"] for s in harness.SPLITS for c in harness.cases(s)]
+    requests = [
+        r
+        for r, c in zip(
+            requests, [c for s in harness.SPLITS for c in harness.cases(s)], strict=True
+        )
+        if c["catalogue"] == catalogue
+    ]
+    total, matching = [], []
+    for _ in range(repeats):
+        for request in requests:
+            for text in set(_match._VECTORS) - kept:
+                del _match._VECTORS[text]
+            started = time.perf_counter()
+            try:
+                plan = planner.plan(request, options=options)
+                matching.append(plan.why.matching_ms)
+            except Exception:  # a refusal is timed too
+                pass
+            total.append((time.perf_counter() - started) * 1000)
+    return {
+        "catalogue": catalogue,
+        "tools": len(planner.graph()),
+        "matcher": matcher,
+        "plans": len(total),
+        "p50_ms": round(statistics.median(total), 2),
+        "p90_ms": round(sorted(total)[int(0.9 * (len(total) - 1))], 2),
+        "matching_p50_ms": round(statistics.median(matching), 2) if matching else None,
+        "load_average": os.getloadavg()[0],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--threads", type=int, help="torch threads for the embedding model")
     parser.add_argument("--misses", action="store_true", help="list the cases planned wrong")
     parser.add_argument("--matchers", default="lexical,embedding")
+    parser.add_argument("--latency", action="store_true", help="time plans over media-edit")
+    parser.add_argument("--llm", action="store_true", help="plan with PODIUM_LLM_BASE_URL")
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.latency:
+        for matcher in args.matchers.split(","):
+            print(json.dumps(latency("media-edit", matcher)))
+        return
     rows: list[dict[str, Any]] = []
     misses = []
     for matcher in args.matchers.split(","):
-        found, outcomes = report(matcher)
+        found, outcomes = report(matcher, args.llm)
         rows.extend(found)
         for o in outcomes:
             want_edges = {(a, b) for a, b in o.case["edges"]}

@@ -119,9 +119,12 @@ def run_case(planner: Planner, case: dict[str, Any], options: PlanOptions) -> Ou
     return Outcome(case, nodes, edges, None, valid, ms)
 
 
-def run(matcher: str, splits: Sequence[str] = ("tuning", "held-out")) -> list[Outcome]:
-    """Every case of ``splits`` planned with ``matcher`` (one planner per catalogue)."""
-    options = PlanOptions(matcher=matcher, templates=False, llm=False)
+def run(
+    matcher: str, splits: Sequence[str] = ("tuning", "held-out"), *, llm: bool = False
+) -> list[Outcome]:
+    """Every case of ``splits`` planned with ``matcher`` (one planner per catalogue);
+    ``llm`` plans with the LLM at ``PODIUM_LLM_BASE_URL`` (validated, as always)."""
+    options = PlanOptions(matcher=matcher, templates=False, llm=llm)
     planners: dict[str, Planner] = {}
     found = []
     for split in splits:
