@@ -55,8 +55,7 @@ def latency(catalogue: str, matcher: str, repeats: int = 3) -> dict[str, Any]:
     import statistics
     import time
 
-    from podium.planner import PlanOptions
-    from podium.planner import _match
+    from podium.planner import PlanOptions, _match
 
     planner = harness.planner_for(catalogue)
     options = PlanOptions(matcher=matcher, templates=False, llm=False)
