@@ -237,8 +237,7 @@ def test_hedged_requests_each_pass_through_the_chain(tmp_path: Path, log: list[A
                 }
             )
             flow = step("capability/t.svc", route={"policy": "best", "hedge_after_ms": 50})
-            started = time.perf_counter()
             result = orch.run(flow)
-            elapsed = time.perf_counter() - started
-    assert result.ok and elapsed < 0.45  # the hedge answered, not the slow first request
+            done = [e for e in orch.store.events(result.run_id) if e.type == "step_succeeded"]
+    assert result.ok and done[0].data.get("hedged") is True  # the hedge answered, not the slow one
     assert sorted(c.context.instance for c in ins(log)) == [0, 1]
