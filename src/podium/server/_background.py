@@ -11,6 +11,7 @@ from typing import Any
 
 from podium._orchestrator import Orchestrator
 from podium.engine import RunResult
+from podium.errors import UserError
 
 log = logging.getLogger("podium.server")
 
@@ -46,8 +47,11 @@ class RunTasks:
             self._per_principal[principal] -= 1
             if self._per_principal[principal] <= 0:
                 del self._per_principal[principal]
-            if not finished.cancelled() and finished.exception() is not None:
-                log.warning("run %s stopped: %s", run_id, finished.exception())
+            error = None if finished.cancelled() else finished.exception()
+            if isinstance(error, UserError):  # refused before it started: the caller was told
+                log.debug("run %s not started: %s", run_id, error)
+            elif error is not None:
+                log.warning("run %s stopped: %s", run_id, error)
 
         task.add_done_callback(done)
         return task
