@@ -109,7 +109,11 @@ def decompose(
         available.update(graph.operators[choice].produces)
         found.append(
             SubTask(
-                clause, choice, scores[choice], confidence(matcher.kind, top, runner_up), candidates
+                clause,
+                choice,
+                scores[choice],
+                confidence(matcher.kind, top, runner_up),
+                candidates,
             )
         )
     return _merged(found)

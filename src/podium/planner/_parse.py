@@ -215,6 +215,9 @@ def _modality(kind: str, text: str) -> str | None:
     return None
 
 
+_QUOTED_FILE = re.compile(_FILE, re.IGNORECASE)
+
+
 def literals(text: str) -> list[Named]:
     """The literals of ``text``, left to right, none overlapping."""
     found: list[Named] = []
@@ -222,6 +225,11 @@ def literals(text: str) -> list[Named]:
         kind = m.lastgroup or "quote"
         value = m.group(0)
         if kind == "quote" and len(value) <= 2:
+            continue
+        if kind == "quote" and _QUOTED_FILE.fullmatch(value[1:-1]):
+            # 'example.jpg': a file name in quotes is the file
+            start, end = m.start() + 1, m.end() - 1
+            found.append(Named("file", value[1:-1], _modality("file", value[1:-1]), start, end))
             continue
         found.append(Named(kind, value, _modality(kind, value), m.start(), m.end()))
     return found

@@ -18,7 +18,7 @@ def test_file_names_urls_and_quotes_are_named_and_kept_whole() -> None:
     )
     kinds = [(n.kind, n.value, n.modality) for n in parsed.named]
     assert kinds == [
-        ("quote", "example.jpg", "text"),
+        ("file", "example.jpg", "image"),
         ("url", "https://a.example/x.png", None),
         ("quote", "Hi. Then bye.", "text"),
     ]
@@ -147,6 +147,17 @@ def test_a_file_name_is_never_split(before: list[str], name: str, after: list[st
     assert files[0].modality == EXTENSIONS[name.rsplit(".", 1)[1]]
     holders = [c for c in parsed.clauses if name in c.text]
     assert len(holders) == 1 and files[0] in holders[0].named
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(WORD, max_size=6), FILE, st.booleans())
+def test_a_quoted_file_name_is_the_file(before: list[str], name: str, double: bool) -> None:
+    quote = '"' if double else "'"
+    before = [w for w in before if "'" not in w]  # "'tis 'a.jpg'" is one quotation
+    parsed = parse(" ".join([*before, f"{quote}{name}{quote}", "then", "caption", "it"]))
+    files = [n for n in parsed.named if n.kind == "file"]
+    assert [n.text for n in files] == [name]
+    assert any(files[0] in c.named for c in parsed.clauses)
 
 
 @settings(max_examples=150, deadline=None)
