@@ -33,7 +33,7 @@ CALIBRATION: dict[str, tuple[float, float, float]] = {
     "embedding": (-1.777, 3.089, 15.209),
 }
 HEAD_WEIGHT = 0.5
-TIE = {"embedding": 0.05, "lexical": 0.25}
+TIE = {"embedding": 0.1, "lexical": 0.25}
 
 
 @dataclass(frozen=True)
