@@ -293,7 +293,9 @@ class _Composer:
             op = self.graph.operators[task.op]
             for share in _shares(op, own):
                 refs = self.resolve(task, op, float(position), share)
+                before = len(self.nodes)
                 k = self.add(op, refs, task, float(position))
+            fresh = k >= before  # a step reused from earlier is not reordered (no cycles)
             node = self.nodes[k]
             self.sibling = refs
             link = task.clause.link
@@ -301,7 +303,7 @@ class _Composer:
                 previous_group, group = group or previous_group, []
             reads_steps = any(r.step is not None for rs in refs.values() for r in rs)
             action = all(t in self.graph.sources for t in op.consumes)
-            if not reads_steps and action and k not in placed:
+            if not reads_steps and action and fresh:
                 if link == "seq" and previous_group:
                     node.after.update(previous_group)
                 elif task.clause.refers and last is not None and link != "start":

@@ -167,3 +167,17 @@ def test_odd_requests_plan_validly_or_say_why(media: Planner, request_text: str)
         graph_of(media, request_text)
     except PlanError as exc:
         assert str(exc)
+
+
+def test_a_step_asked_for_twice_is_one_step_and_makes_no_cycle() -> None:
+    store = MemoryStore()
+    registry = Registry(store)
+    registry.register(spec("detector", ["text"], ["intent"], capability="text.intent"))
+    registry.register(spec("drafter", ["intent"], ["reply"], capability="text.reply"))
+    planner = Planner(registry, store)
+    plan = planner.plan(
+        "draft a reply and then classify the message's intent and then draft a reply",
+        given={"message": "text"},
+        options=LEXICAL,
+    )
+    assert [(s.id, s.after) for s in plan.why.steps] == [("intent", ()), ("reply", ("intent",))]
