@@ -1,7 +1,8 @@
 """JSON-over-HTTP endpoints: POST the input object, get the output object back.
 
 The helpers here (endpoint resolution, headers, the pooled :class:`HttpSession`,
-:func:`post_json` with its error mapping) are shared with the OpenAI adapter. Errors say
+:func:`post_json` with its error mapping, and :func:`post_bytes` / :func:`post_streaming`
+for bodies sent as they are) are shared with the OpenAI adapter. Errors say
 which model and which URL failed, never the query string, user info or API key: connection
 errors, timeouts, 408, 429 and 5xx are retryable; other 4xx and unusable responses are not.
 """
@@ -15,7 +16,7 @@ import functools
 import json
 import os
 import ssl
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import getproxies, proxy_bypass
@@ -24,6 +25,7 @@ import aiohttp
 
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext, pick_instance
+from podium.adapters._wire import WirePool
 from podium.errors import ManifestError, ModelCallError
 from podium.registry import HttpRuntime, ModelSpec, type_of
 
@@ -113,6 +115,9 @@ class HttpSession:
         )
         self._proxies = {k: v for k, v in getproxies().items() if k in ("http", "https")}
         self._proxy_of: dict[tuple[str, str], tuple[str | None, dict[str, str] | None]] = {}
+        #: plain ``http://`` without a proxy: the lean client (see :mod:`._wire`)
+        self.wire = WirePool(KEEPALIVE_S)
+        self._wired: dict[str, tuple[str, int, bytes] | None] = {}
         self._guard = self._close_at_shutdown()
         self._started = asyncio.get_running_loop().create_task(self._start())
 
@@ -122,7 +127,26 @@ class HttpSession:
 
     async def close(self) -> None:
         await self._guard.aclose()
+        await self.wire.aclose()
         await self.session.close()
+
+    def wire_target(self, url: str) -> tuple[str, int, bytes] | None:
+        """``(host, port, request head)`` to POST to ``url`` with the lean client: for a
+        plain ``http://`` URL that no proxy serves (else ``None``: use the session)."""
+        if url in self._wired:
+            return self._wired[url]
+        found = None
+        parts = urlsplit(url)
+        if parts.scheme == "http" and parts.hostname and self.proxy(url)[0] is None:
+            port = parts.port or 80
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            host = parts.netloc.rpartition("@")[2]
+            head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\n".encode("latin-1")
+            found = (parts.hostname, port, head)
+        if len(self._wired) >= 1024:
+            self._wired.clear()
+        self._wired[url] = found
+        return found
 
     def proxy(self, url: str) -> tuple[str | None, dict[str, str] | None]:
         """The proxy for ``url`` (without user info), and the headers with its credentials."""
@@ -144,6 +168,7 @@ class HttpSession:
         try:
             yield
         finally:
+            await self.wire.aclose()
             await self.session.close()
 
     async def _start(self) -> None:
@@ -184,6 +209,11 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
+@functools.lru_cache(maxsize=64)
+def _stream_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -196,6 +226,158 @@ def _text(body: bytes, charset: str | None) -> str:
         return body.decode(charset or "utf-8", errors="replace")
     except LookupError:  # an unknown charset
         return body.decode("utf-8", errors="replace")
+
+
+#: ``fail(message, retryable)``: the error a failed request is reported as
+Fail = Callable[[str, bool], ModelCallError]
+
+
+def failure(url: str, *, model: str, secret: str | None) -> Fail:
+    """How a failed POST to ``url`` is reported: ``fail(message, retryable)`` names ``model``
+    and the URL (without its query string or user info), with ``secret`` scrubbed."""
+
+    def fail(message: str, retryable: bool) -> ModelCallError:
+        where = display_url(url)
+        message = message.replace(url, where)
+        if secret:
+            message = message.replace(secret, "***")
+        return ModelCallError(f"POST {where}: {message}", model=model, retryable=retryable)
+
+    return fail
+
+
+def status_failure(
+    fail: Fail,
+    status: int,
+    body: bytes,
+    charset: str | None,
+    secret: str | None,
+) -> ModelCallError:
+    """The error an answer with HTTP ``status`` stands for (5xx, 408 and 429 are retryable)."""
+    text = _text(body, charset)
+    text = text.replace(secret, "***") if secret else text
+    text = " ".join(text[:_BODY_CHARS].split())
+    retryable = status >= 500 or status in _RETRYABLE_STATUS
+    return fail(f"HTTP {status}: {text}", retryable)
+
+
+@contextlib.asynccontextmanager
+async def posting(
+    client: HttpSession,
+    url: str,
+    data: bytes,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    fail: Fail,
+    streaming: bool = False,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST ``data`` and hold the response open while the body of the ``async with`` reads it.
+
+    ``timeout_s`` bounds the whole exchange, or with ``streaming`` each wait for data (a
+    stream may take as long as it keeps sending). Redirects are not followed. Failing to
+    connect, send or read (a timeout too) becomes ``fail(...)``.
+    """
+    proxy, credentials = client.proxy(url)
+    tunnel = None
+    if credentials is not None:
+        if urlsplit(url).scheme == "https":
+            tunnel = credentials  # sent with the CONNECT request that opens the tunnel
+        else:
+            headers = {**headers, **credentials}  # a plain request is sent to the proxy itself
+    try:
+        async with client.session.post(
+            url,
+            data=data,
+            headers=headers,
+            timeout=_stream_timeout(timeout_s) if streaming else _timeout(timeout_s),
+            allow_redirects=False,
+            proxy=proxy,
+            proxy_headers=tunnel,
+        ) as response:
+            yield response
+    except TimeoutError:
+        raise fail(f"timed out after {timeout_s:g}s", True) from None
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+        raise fail(f"invalid URL: {exc}", False) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise fail(f"cannot reach endpoint: {type(exc).__name__}: {exc}", True) from None
+
+
+def header_block(headers: Mapping[str, str], fail: Fail) -> bytes:
+    """``headers`` as HTTP/1.1 header lines (a value with a line break is refused)."""
+    lines = []
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise fail(f"header {name!r} has a line break", False)
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+async def post_bytes(
+    client: HttpSession,
+    url: str,
+    data: bytes,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    fail: Fail,
+) -> tuple[int, bytes, str | None]:
+    """POST ``data`` as it is: the answer's status, body and charset (any status).
+
+    A plain ``http://`` URL that no proxy serves goes through the lean client, anything
+    else through the session (as :func:`posting`). Failing to get an answer (a timeout
+    too) becomes ``fail(...)``.
+    """
+    target = client.wire_target(url)
+    if target is None:
+        async with posting(
+            client, url, data, headers=headers, timeout_s=timeout_s, fail=fail
+        ) as response:
+            return response.status, await response.read(), response.charset
+    host, port, head = target
+    with _wire_failures(fail, timeout_s):
+        status, body = await client.wire.fetch(
+            host, port, head + header_block(headers, fail), data, timeout_s=timeout_s
+        )
+    return status, body, None
+
+
+@contextlib.asynccontextmanager
+async def post_streaming(
+    client: HttpSession,
+    url: str,
+    data: bytes,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    fail: Fail,
+) -> AsyncIterator[tuple[int, str | None, AsyncIterator[bytes]]]:
+    """As :func:`post_bytes` for an answer read as it arrives: ``(status, charset,
+    chunks)`` inside the ``async with``; ``timeout_s`` bounds each wait for data."""
+    target = client.wire_target(url)
+    if target is None:
+        async with posting(
+            client, url, data, headers=headers, timeout_s=timeout_s, fail=fail, streaming=True
+        ) as response:
+            yield response.status, response.charset, response.content.iter_any()
+        return
+    host, port, head = target
+    with _wire_failures(fail, timeout_s):
+        async with client.wire.stream(
+            host, port, head + header_block(headers, fail), data, timeout_s=timeout_s
+        ) as answer:
+            yield answer.status, None, answer.chunks()
+
+
+@contextlib.contextmanager
+def _wire_failures(fail: Fail, timeout_s: float) -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError:
+        raise fail(f"timed out after {timeout_s:g}s", True) from None
+    except OSError as exc:
+        raise fail(f"cannot reach endpoint: {type(exc).__name__}: {exc}", True) from None
 
 
 async def post_json(
@@ -216,50 +398,19 @@ async def post_json(
     ``model`` and the URL (without its query string); ``secret`` is scrubbed from any text
     that is quoted back.
     """
-
-    def fail(message: str, retryable: bool) -> ModelCallError:
-        where = display_url(url)
-        message = message.replace(url, where)
-        if secret:
-            message = message.replace(secret, "***")
-        return ModelCallError(f"POST {where}: {message}", model=model, retryable=retryable)
-
+    fail = failure(url, model=model, secret=secret)
     try:
         data = _dumps(payload)
     except (TypeError, ValueError) as exc:
         raise fail(f"the input is not JSON: {exc}", False) from None
-    proxy, credentials = client.proxy(url)
-    tunnel = None
-    if credentials is not None:
-        if urlsplit(url).scheme == "https":
-            tunnel = credentials  # sent with the CONNECT request that opens the tunnel
-        else:
-            headers = {**headers, **credentials}  # a plain request is sent to the proxy itself
-    try:
-        async with client.session.post(
-            url,
-            data=data,
-            headers=headers,
-            timeout=_timeout(timeout_s),
-            allow_redirects=False,
-            proxy=proxy,
-            proxy_headers=tunnel,
-        ) as response:
-            status = response.status
-            body = await response.read()
-            charset = response.charset
-    except TimeoutError:
-        raise fail(f"timed out after {timeout_s:g}s", True) from None
-    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
-        raise fail(f"invalid URL: {exc}", False) from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise fail(f"cannot reach endpoint: {type(exc).__name__}: {exc}", True) from None
+    async with posting(
+        client, url, data, headers=headers, timeout_s=timeout_s, fail=fail
+    ) as response:
+        status = response.status
+        body = await response.read()
+        charset = response.charset
     if status >= 300:
-        text = _text(body, charset)
-        text = text.replace(secret, "***") if secret else text
-        text = " ".join(text[:_BODY_CHARS].split())
-        retryable = status >= 500 or status in _RETRYABLE_STATUS
-        raise fail(f"HTTP {status}: {text}", retryable)
+        raise status_failure(fail, status, body, charset, secret)
     try:
         return json.loads(body)
     except ValueError:

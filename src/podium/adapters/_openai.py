@@ -6,21 +6,31 @@ model}``. If the output schema declares other fields, a reply that is a JSON obj
 fields merged in, so an LLM can produce structured output. Embeddings take ``text``: a string
 gives ``{embedding}``, a list of strings ``{embeddings}``. Token counts come back as ``usage``.
 Without ``base_url`` (on the runtime or the instance) the official OpenAI API is used.
+
+:meth:`OpenAIAdapter.forward` and :meth:`OpenAIAdapter.forward_stream` send an OpenAI
+request body as it is (the gateway's pass-through) and hand back the upstream's answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
 
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext, pick_instance
 from podium.adapters._http import (
+    Fail,
     display_url,
     endpoints,
+    failure,
     json_headers,
+    post_bytes,
     post_json,
+    post_streaming,
     request_headers,
+    status_failure,
 )
 from podium.errors import ModelCallError
 from podium.registry import ModelSpec, OpenAIRuntime
@@ -28,6 +38,22 @@ from podium.registry import ModelSpec, OpenAIRuntime
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHAT_FIELDS = frozenset({"text", "finish_reason", "usage", "model"})
 _HEADERS = json_headers({})
+#: how much of an error answer is kept (errors are short; a misbehaving server is not trusted)
+_ERROR_BYTES = 65_536
+
+
+class Answer(NamedTuple):
+    """An upstream's reply to a forwarded request.
+
+    ``error`` is the failure a status other than 2xx stands for (``body`` is then the
+    error body, with the API key scrubbed); ``chunks`` reads a streamed success as it
+    arrives.
+    """
+
+    status: int
+    body: bytes
+    error: ModelCallError | None = None
+    chunks: AsyncIterator[bytes] | None = None
 
 
 class OpenAIAdapter:
@@ -76,6 +102,54 @@ class OpenAIAdapter:
             raise self._bad(
                 f"unexpected {runtime.mode} response from {where}: {type(exc).__name__} {exc}"
             ) from None
+
+    async def forward(self, path: str, body: bytes, ctx: CallContext) -> Answer:
+        """POST ``body`` (an encoded OpenAI request) to ``{base_url}{path}`` as it is, on the
+        instance ``ctx`` names. Only a request that got no answer raises."""
+        url, headers, secret, fail = self._target(path, ctx)
+        status, data, charset = await post_bytes(
+            self._env.http_client(),
+            url,
+            body,
+            headers=headers,
+            timeout_s=ctx.timeout_s or self._runtime.timeout_s,
+            fail=fail,
+        )
+        if status < 300:
+            return Answer(status, data)
+        return _refused(fail, status, data[:_ERROR_BYTES], charset, secret)
+
+    @contextlib.asynccontextmanager
+    async def forward_stream(
+        self, path: str, body: bytes, ctx: CallContext
+    ) -> AsyncIterator[Answer]:
+        """As :meth:`forward` for a streamed answer: the response stays open while the
+        ``async with`` reads ``chunks``; a stream that stalls for the runtime's
+        ``timeout_s`` fails, and leaving early closes the connection."""
+        url, headers, secret, fail = self._target(path, ctx)
+        async with post_streaming(
+            self._env.http_client(),
+            url,
+            body,
+            headers=headers,
+            timeout_s=ctx.timeout_s or self._runtime.timeout_s,
+            fail=fail,
+        ) as (status, charset, chunks):
+            if status < 300:
+                yield Answer(status, b"", chunks=chunks)
+            else:
+                data = b""
+                async for piece in chunks:
+                    data += piece
+                    if len(data) >= _ERROR_BYTES:
+                        break
+                yield _refused(fail, status, data[:_ERROR_BYTES], charset, secret)
+
+    def _target(self, path: str, ctx: CallContext) -> tuple[str, dict[str, str], str | None, Fail]:
+        base = self._bases[pick_instance(len(self._bases), ctx, self._counter)]
+        headers, secret = request_headers(self.spec, ctx, _HEADERS, self._runtime.api_key_env)
+        url = base + path
+        return url, headers, secret, failure(url, model=self.spec.key, secret=secret)
 
     def _chat_request(self, inputs: JSONObject) -> JSONObject:
         runtime = self._runtime
@@ -129,6 +203,15 @@ class OpenAIAdapter:
 
     async def aclose(self) -> None:
         """Nothing to release: the HTTP client belongs to the environment."""
+
+
+def _refused(
+    fail: Fail, status: int, body: bytes, charset: str | None, secret: str | None
+) -> Answer:
+    error = status_failure(fail, status, body, charset, secret)
+    if secret:
+        body = body.replace(secret.encode(), b"***")
+    return Answer(status, body, error)
 
 
 def _all_strings(values: list[Any]) -> bool:
