@@ -11,6 +11,7 @@ first answer wins), retries that move to another instance, fallback models, and 
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import random
@@ -151,6 +152,7 @@ class ModelCaller:
         self._last: Proceed = self._invoke
         self._interceptors = list(interceptors)
         self._proceed = self._chain()
+        self._twins: list[ModelCaller] = []
         router.attach(store)  # what the router learns from these calls survives a restart
 
     def _chain(self) -> Proceed:
@@ -167,6 +169,20 @@ class ModelCaller:
         else:
             self._interceptors.append(interceptor)
         self._proceed = self._chain()
+        for twin in self._twins:
+            twin._proceed = twin._chain()
+
+    def forwarding(self, adapters: AdapterPool) -> ModelCaller:
+        """A caller whose innermost layer calls ``adapters`` instead, sharing this one's
+        router, store, random source and interceptors (those added later too): the
+        gateway's pass-through of requests as they are, routed like any call."""
+        twin = copy.copy(self)
+        twin.adapters = adapters
+        twin._last = twin._invoke
+        twin._twins = []
+        twin._proceed = twin._chain()
+        self._twins.append(twin)
+        return twin
 
     async def _invoke(self, call: ModelCall) -> JSONObject:
         """The innermost layer: the cached answer, or the adapter, timed."""
