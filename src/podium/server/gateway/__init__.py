@@ -1,7 +1,6 @@
-"""The OpenAI-compatible gateway under ``/v1``."""
+"""The OpenAI-compatible gateway under ``/v1``: chat completions (streamed or not) and
+embeddings routed to registered models, workflows called as models, and the model list."""
 
-from fastapi import APIRouter
-
-router = APIRouter(prefix="/v1")
+from podium.server.gateway._routes import router
 
 __all__ = ["router"]
