@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from datetime import datetime
@@ -54,6 +55,12 @@ def serve(
     config = ServerConfig.from_env(host=host, port=port, public_read=public_read)
     configure_logging(log_level)
     application = create_app(config=config)
+    # What start-up loaded lives as long as the process: frozen, collections never scan
+    # it (a full one took ~100 ms under load). Requests in flight are not garbage either:
+    # collecting the young generation every 700 allocations kept scanning them (8% of
+    # the CPU at 50 concurrent requests); every 10,000 costs next to nothing.
+    gc.freeze()
+    gc.set_threshold(10_000)
     uvicorn.run(
         application,
         host=config.host,
