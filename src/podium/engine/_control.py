@@ -57,7 +57,9 @@ def held_message(run_id: str, holder: str, heartbeat: float | None) -> str:
     )
 
 
-def claim(store: Store, run_id: str, *, force: bool = False, who: str = OWNER) -> int:
+def claim(
+    store: Store, run_id: str, *, force: bool = False, who: str = OWNER, purpose: str = "resume"
+) -> int:
     """Take a run for this process: one compare-and-set on its claim counter.
 
     Refused (:class:`InvalidStateError` naming the holder) while another live process
@@ -66,15 +68,23 @@ def claim(store: Store, run_id: str, *, force: bool = False, who: str = OWNER) -
     brief = store.run_brief(run_id)
     if brief is None:
         raise RunNotFoundError(f"no run with id '{run_id}'")
+    _refuse_settled(run_id, brief.status, purpose)
     holder = live_owner(brief, run_id)
     if holder and not force:
         raise InvalidStateError(held_message(run_id, holder, brief.heartbeat))
     taken = store.claim_run(run_id, who, expected=brief.claim, now=time.time())
     if taken is None:
         now = store.run_brief(run_id)
+        if now is not None:  # another process may have finished it since our first read
+            _refuse_settled(run_id, now.status, purpose)
         holder = (now.owner if now else None) or "another process"
         raise InvalidStateError(f"run {run_id} was just claimed by {holder}; it is running there")
     return taken
+
+
+def _refuse_settled(run_id: str, status: str, purpose: str) -> None:
+    if status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
+        raise InvalidStateError(f"run {run_id} is {status}; nothing to {purpose}")
 
 
 def cancel_run(store: Store, run_id: str) -> RunRecord:
@@ -85,7 +95,7 @@ def cancel_run(store: Store, run_id: str) -> RunRecord:
         raise RunNotFoundError(f"no run with id '{run_id}'")
     if RunStatus(record.status).finished:
         raise InvalidStateError(f"run {run_id} already {record.status}")
-    fence = claim(store, run_id, force=True, who=f"{OWNER} (cancel)")
+    fence = claim(store, run_id, force=True, who=f"{OWNER} (cancel)", purpose="cancel")
     record = store.run(run_id)
     assert record is not None
     if RunStatus(record.status).finished:  # it finished just before our claim

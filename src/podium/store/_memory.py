@@ -22,7 +22,7 @@ from podium.store._protocol import (
     RunFilter,
     RunRecord,
 )
-from podium.store._tables import OPEN_STATUSES, runs_table
+from podium.store._tables import OPEN_STATUSES, SETTLED_STATUSES, runs_table
 
 _RUN_COLUMNS = frozenset(runs_table.c.keys())  # a set: a column collection's ``in`` is slow
 _PLAIN = frozenset((str, int, float, bool, type(None)))
@@ -118,7 +118,7 @@ class MemoryStore:
     def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
         with self._lock:
             record = self._runs.get(run_id)
-            if record is None or record.claim != expected:
+            if record is None or record.claim != expected or record.status in SETTLED_STATUSES:
                 return None
             self._runs[run_id] = replace(record, owner=owner, heartbeat=now, claim=expected + 1)
             return expected + 1

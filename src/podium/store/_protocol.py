@@ -149,7 +149,8 @@ class Store(Protocol):
         fence: int | None = None,
     ) -> list[Event]: ...
     def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
-        """Take the run if its claim is still ``expected``: the new claim, or ``None``."""
+        """Take the run if its claim is still ``expected`` and it has not succeeded or been
+        cancelled: the new claim, or ``None``."""
         ...
 
     def heartbeat(self, run_id: str, *, fence: int, now: float) -> bool:

@@ -30,6 +30,7 @@ from podium.store._sqlite import SqliteWriter
 from podium.store._tables import (
     JSON_COLUMNS,
     OPEN_STATUSES,
+    SETTLED_STATUSES,
     cache_table,
     contracts_table,
     decisions_table,
@@ -264,6 +265,7 @@ class SqlStore:
         stmt = (
             _run_where(run_id)
             .where(func.coalesce(runs_table.c.claim, 0) == expected)
+            .where(runs_table.c.status.not_in(SETTLED_STATUSES))
             .values(owner=owner, heartbeat=now, claim=claimed)
         )
         [count] = self._write((stmt, None))

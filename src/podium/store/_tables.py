@@ -89,3 +89,5 @@ documents_table = Table(
 
 JSON_COLUMNS = ("inputs", "outputs", "definition", "caller")
 OPEN_STATUSES = ("pending", "running", "waiting")
+#: Runs no claim may take: nothing is left to do (a failed run can be resumed).
+SETTLED_STATUSES = ("succeeded", "cancelled")

@@ -37,3 +37,27 @@ def test_a_dead_process_on_this_host_is_recognised_at_once() -> None:
     assert live_owner(_record(owner, time.time())) is None
     alive = f"{socket.gethostname()}:{os.getppid()}"
     assert live_owner(_record(alive, time.time())) == alive
+
+
+def test_a_run_finished_between_reading_and_claiming_is_not_resumed() -> None:
+    """The race two `runs resume` lost: one finished the run while the other was starting."""
+    import pytest
+
+    from podium.engine._control import claim
+    from podium.errors import InvalidStateError
+    from podium.store import MemoryStore
+
+    store = MemoryStore()
+    store.create_run(RunRecord("r", "w", "running", 0.0, owner="gone:1", claim=1), [])
+
+    real_claim = store.claim_run
+
+    def claim_after_finish(  # the other process finishes the run just before our CAS
+        run_id: str, owner: str, *, expected: int, now: float
+    ) -> int | None:
+        store.update_run(run_id, {"status": "succeeded", "heartbeat": None})
+        return real_claim(run_id, owner, expected=expected, now=now)
+
+    store.claim_run = claim_after_finish  # type: ignore[method-assign]
+    with pytest.raises(InvalidStateError, match="is succeeded; nothing to resume"):
+        claim(store, "r")

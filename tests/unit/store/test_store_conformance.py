@@ -320,6 +320,19 @@ def test_claim_is_a_compare_and_set(store: Store) -> None:
     assert store.run_brief("nope") is None
 
 
+def test_a_settled_run_cannot_be_claimed(store: Store) -> None:
+    """A resume that read the run before another process finished it must not take it."""
+    for status in ("succeeded", "cancelled"):
+        store.create_run(run(status, 1.0, owner="a:1", claim=1), [])
+        store.update_run(status, {"status": status, "heartbeat": None})
+        assert store.claim_run(status, "b:2", expected=1, now=5.0) is None
+        brief = store.run_brief(status)
+        assert brief is not None and (brief.owner, brief.claim) == ("a:1", 1)
+    store.create_run(run("failed", 1.0, claim=1), [])
+    store.update_run("failed", {"status": "failed"})
+    assert store.claim_run("failed", "b:2", expected=1, now=5.0) == 2  # a failed run resumes
+
+
 def test_a_fenced_append_is_refused_once_another_claims_the_run(store: Store) -> None:
     from podium.errors import LeaseLostError
 
