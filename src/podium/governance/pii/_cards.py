@@ -42,7 +42,7 @@ _NETWORKS: tuple[tuple[str, int, int, frozenset[int]], ...] = (
 )
 
 #: Digit groups joined by single spaces or dashes, not inside a longer word or number.
-_GROUPS = re.compile(r"(?<![\w.,/-])\d+(?:[ -]\d+)*(?![\w])")
+_GROUPS = re.compile(r"(?<![\w./-])\d+(?:[ -]\d+)*(?![\w])")
 _SPLIT = re.compile(r"[ -]")
 
 

@@ -36,8 +36,8 @@ from functools import cache
 from podium.governance.pii._context import keyword_pattern, near
 from podium.governance.pii._kinds import Finding, PiiKind
 
-_L = r"(?<![\w+/.,-])"
-_R = r"(?![\w/]|[.,-]\w)"
+_L = r"(?<![\w+/.-])"
+_R = r"(?![\w/]|[.-]\w)"
 
 
 @dataclass(frozen=True, slots=True)
