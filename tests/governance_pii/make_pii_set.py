@@ -43,6 +43,7 @@ import yaml
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from stdnum import iban as stdiban
 from stdnum import luhn, verhoeff
+from stdnum.be import nn as be_nn
 from stdnum.br import cpf
 from stdnum.ch import ssn as ch_ssn
 from stdnum.de import idnr
@@ -189,9 +190,7 @@ def digits(rng: random.Random, n: int, first: str = string.digits) -> str:
 
 def try_check(body: str, valid: Any, alphabet: str = string.digits, width: int = 1) -> str:
     """``body`` plus the check characters that make it valid (found by trying)."""
-    options = (
-        [a + b for a in alphabet for b in alphabet] if width == 2 else list(alphabet)
-    )
+    options = [a + b for a in alphabet for b in alphabet] if width == 2 else list(alphabet)
     for option in options:
         if valid(body + option):
             return body + option
@@ -229,8 +228,8 @@ def _national(rng: random.Random, scheme: str, style: str) -> str:
         v = try_check(digits(rng, 9, "4"), nhs.is_valid)
         return f"{v[:3]} {v[3:6]} {v[6:]}" if fmt else v
     if scheme == "de.idnr":
-        base = rng.sample(string.digits[1:], 8) + []
-        first = base + [base[rng.randint(0, 7)]] + [rng.choice(string.digits)]
+        base = rng.sample(string.digits[1:], 8)
+        first = [*base, base[rng.randint(0, 7)], rng.choice(string.digits)]
         body = "".join(first[:10])
         v = try_check(body, idnr.is_valid)
         return f"{v[:2]} {v[2:5]} {v[5:8]} {v[8:]}" if fmt else v
@@ -250,7 +249,7 @@ def _national(rng: random.Random, scheme: str, style: str) -> str:
     if scheme == "be.nn":
         body = f"{rng.randint(40, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
         body += f"{rng.randint(1, 997):03d}"
-        v = try_check(body, lambda x: __import__("stdnum.be.nn").be.nn.is_valid(x), width=2)
+        v = try_check(body, be_nn.is_valid, width=2)
         return f"{v[:2]}.{v[2:4]}.{v[4:6]}-{v[6:9]}.{v[9:]}" if fmt else v
     if scheme == "es.dni":
         body = digits(rng, 8, "1234567")
@@ -298,7 +297,7 @@ _validators: dict[str, Any] = {
     "de.idnr": idnr.is_valid,
     "ch.ssn": ch_ssn.is_valid,
     "fr.nir": nir.is_valid,
-    "be.nn": lambda x: __import__("stdnum.be.nn").be.nn.is_valid(x),
+    "be.nn": be_nn.is_valid,
     "es.dni": dni.is_valid,
     "es.nie": nie.is_valid,
     "it.codicefiscale": codicefiscale.is_valid,
@@ -356,7 +355,9 @@ def build() -> list[dict[str, Any]]:
             rng = random.Random(ident)
             text, spans = fill(entry["t"].rstrip("\n") if "\n" in entry["t"] else entry["t"], rng)
             for span in spans:
-                assert text[span["start"] : span["end"]].strip() == text[span["start"] : span["end"]]
+                assert (
+                    text[span["start"] : span["end"]].strip() == text[span["start"] : span["end"]]
+                )
             rows.append(
                 {
                     "id": ident,

@@ -61,7 +61,7 @@ def score(rows: Iterable[dict[str, Any]], detector: PiiDetector | None = None) -
         text = row["text"]
         gold = {(s["start"], s["end"], s["kind"]) for s in row["spans"]}
         found = {(f.start, f.end, f.kind.value) for f in detector.find(text)}
-        for start, end, kind in found & gold:
+        for _, _, kind in found & gold:
             result.kinds[kind].tp += 1
         for start, end, kind in found - gold:
             result.kinds[kind].fp += 1
@@ -83,6 +83,8 @@ def table(scores: dict[str, Score]) -> str:
         cells = []
         for name in names:
             tally = scores[name].overall if kind == "overall" else scores[name].kinds[kind]
-            cells.append(f"{tally.precision:.3f} | {tally.recall:.3f} ({tally.tp}/{tally.tp + tally.fn})")
+            cells.append(
+                f"{tally.precision:.3f} | {tally.recall:.3f} ({tally.tp}/{tally.tp + tally.fn})"
+            )
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

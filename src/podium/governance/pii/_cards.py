@@ -46,13 +46,25 @@ _GROUPS = re.compile(r"(?<![\w./-])\d+(?:[ -]\d+)*(?![\w])")
 _SPLIT = re.compile(r"[ -]")
 
 
+def _prefix_table() -> dict[str, tuple[tuple[str, frozenset[int]], ...]]:
+    table: dict[str, list[tuple[str, frozenset[int]]]] = {}
+    for name, low, high, lengths in _NETWORKS:
+        width = len(str(low))
+        for prefix in range(low, high + 1):
+            table.setdefault(str(prefix).zfill(width), []).append((name, lengths))
+    return {prefix: tuple(entries) for prefix, entries in table.items()}
+
+
+_PREFIXES = _prefix_table()
+
+
 def network(digits: str) -> str | None:
     """The network that issues ``digits`` (a card number), or ``None``."""
     size = len(digits)
-    for name, low, high, lengths in _NETWORKS:
-        width = len(str(low))
-        if size in lengths and low <= int(digits[:width]) <= high:
-            return name
+    for width in (4, 3, 2, 1):
+        for name, lengths in _PREFIXES.get(digits[:width], ()):
+            if size in lengths:
+                return name
     return None
 
 
@@ -68,11 +80,13 @@ def card_network(digits: str) -> str | None:
     return name
 
 
-def find_cards(text: str) -> list[Finding]:
-    """Every card number in ``text``."""
+def find_cards(text: str, taken: list[tuple[int, int]] | None = None) -> list[Finding]:
+    """Every card number in ``text`` (runs overlapping a ``taken`` span are skipped)."""
     found: list[Finding] = []
     for match in _GROUPS.finditer(text):
         chunk = match.group(0)
+        if taken and any(s < match.end() and match.start() < e for s, e in taken):
+            continue
         digits = chunk.replace(" ", "").replace("-", "")
         if len(digits) < 12:
             continue

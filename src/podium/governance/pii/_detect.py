@@ -18,6 +18,7 @@ from podium.governance.pii._phones import find_phones
 #: Could the text hold anything at all? (an address, six digits in a row or in groups,
 #: or the start of a codice fiscale)
 _MAYBE = re.compile(r"@|\d(?:[^\w@]{0,2}\d){5}|[A-Za-z]{6}\d\d[A-Za-z]")
+_DIGIT = re.compile(r"\d")
 #: Which finding wins where two overlap: the earlier kind, then the longer span.
 _PRIORITY = {
     PiiKind.EMAIL: 0,
@@ -47,17 +48,22 @@ class PiiDetector:
     def find(self, text: str, context: str = "") -> list[Finding]:
         """The findings in ``text``, in order, never overlapping. ``context`` is the name
         the text is filed under (a JSON key such as ``"bsn"``), read as a keyword."""
+        at = "@" in text
+        if not at and _DIGIT.search(text) is None:  # nothing can be found without either
+            return []
         if _MAYBE.search(text) is None:
             return []
         config = self.config
         kinds = config.kinds
         found: list[Finding] = []
-        if PiiKind.EMAIL in kinds and "@" in text:
+        if at and PiiKind.EMAIL in kinds:
             found += find_emails(text)
+        if _DIGIT.search(text) is None:
+            return found
         if PiiKind.IBAN in kinds:
             found += find_ibans(text)
         if PiiKind.CARD in kinds:
-            found += find_cards(text)
+            found += find_cards(text, [(f.start, f.end) for f in found])
         if PiiKind.NATIONAL_ID in kinds:
             found += find_ids(
                 text, config.schemes, config.context_before, config.context_after, context

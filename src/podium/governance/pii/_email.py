@@ -1,5 +1,7 @@
 """E-mail addresses: the usual dot-atom syntax (RFC 5322 without quoted local parts or
-comments) with a domain of at least two labels whose last one is alphabetic.
+comments, and without ``=``, so that ``user=ana@example.org`` in a log line is the
+address after the ``=``) with a domain of at least two labels whose last one is
+alphabetic.
 
 A pattern is the right tool here: an address has no checksum, and a syntax check of the
 same rules is what a validating library would do without a DNS lookup. File names written
@@ -12,10 +14,10 @@ import re
 
 from podium.governance.pii._kinds import Finding, PiiKind
 
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/?^_`{|}~-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(
-    rf"(?<![\w.!#$%&'*+/=?^`{{|}}~-])({_LOCAL})@((?:{_LABEL}\.)+[A-Za-z]{{2,24}})(?![\w-]|\.[A-Za-z0-9])"
+    rf"(?<![\w.!#$%&'*+/?^`{{|}}~-])({_LOCAL})@((?:{_LABEL}\.)+[A-Za-z]{{2,24}})(?![\w-]|\.[A-Za-z0-9])"
 )
 #: Last labels that name a file type, never a top-level domain in practice.
 _FILE_SUFFIXES = frozenset(

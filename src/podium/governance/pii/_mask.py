@@ -61,15 +61,22 @@ class Masker:
         self._collect(value, "", texts, numbers)
         if not texts and not numbers:
             return Masked(value)
-        for number, kind in numbers.items():
-            texts.setdefault(str(number), kind)
         taken: set[tuple[str, int]] = set()
         _visit_strings(value, lambda s: _note_placeholders(s, taken))
         names = _Names(taken)
-        pattern = re.compile("|".join(re.escape(t) for t in sorted(texts, key=len, reverse=True)))
+        for text, kind in texts.items():  # numbered in the order first found
+            names.of(text, kind)
+        for number, kind in numbers.items():
+            names.of(number, kind)
+            texts.setdefault(str(number), kind)  # its digits inside text go too
+        # longest first: a value inside a longer one is replaced with the longer one
+        order = sorted(texts, key=len, reverse=True)
 
         def swap(text: str) -> str:
-            return pattern.sub(lambda m: names.of(m.group(0), texts[m.group(0)]), text)
+            for original in order:
+                if original in text:
+                    text = text.replace(original, names.of(original, texts[original]))
+            return text
 
         def swap_number(number: int) -> str | int:
             kind = numbers.get(number)
@@ -101,7 +108,7 @@ class Masker:
 
 
 class _Names:
-    """Hands out placeholders in order of first use, skipping numbers already taken."""
+    """Hands out placeholders in the order asked, skipping numbers already taken."""
 
     def __init__(self, taken: set[tuple[str, int]]) -> None:
         self.taken = taken

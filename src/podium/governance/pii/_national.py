@@ -50,7 +50,12 @@ class Scheme:
     keywords: re.Pattern[str]
 
 
+_KEYWORDS: dict[str, tuple[str, ...]] = {}
+
+
 def _scheme(name: str, strong: str | None, weak: str | None, keywords: tuple[str, ...]) -> Scheme:
+    _KEYWORDS[name] = keywords
+
     def compile_(body: str | None) -> re.Pattern[str] | None:
         return None if body is None else re.compile(f"{_L}(?:{body}){_R}")
 
@@ -163,6 +168,18 @@ SCHEMES: dict[str, Scheme] = {
 _SEPARATORS = re.compile(r"[^0-9A-Za-z]")
 
 
+def _keyword_index() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
+    """One pattern for every scheme's keywords, and which schemes each keyword serves."""
+    owners: dict[str, list[str]] = {}
+    for scheme in SCHEMES.values():
+        for word in _KEYWORDS[scheme.name]:
+            owners.setdefault(word, []).append(scheme.name)
+    return keyword_pattern(owners), {w: tuple(names) for w, names in owners.items()}
+
+
+_ANY_KEYWORD, _KEYWORD_OWNERS = _keyword_index()
+
+
 @cache
 def validator(name: str) -> Callable[[str], bool]:
     """python-stdnum's ``is_valid`` for scheme ``name`` (imported on first use)."""
@@ -181,9 +198,16 @@ def find_ids(
     """Every national identifier of ``schemes`` in ``text`` (overlaps are left to the
     caller). ``context`` is the JSON key the text sits under, searched for keywords."""
     found: list[Finding] = []
+    hinted: set[str] = set()  # schemes with a keyword somewhere in the text or key
+    for source in (text.lower(), context.lower()):
+        for match in _ANY_KEYWORD.finditer(source):
+            hinted.update(_KEYWORD_OWNERS[match.group(0)])
     for name in schemes:
         scheme = SCHEMES[name]
-        for pattern, weak in ((scheme.strong, False), (scheme.weak, True)):
+        passes = [(scheme.strong, False)]
+        if name in hinted:  # a bare number needs its keyword: none, no need to look
+            passes.append((scheme.weak, True))
+        for pattern, weak in passes:
             if pattern is None:
                 continue
             for match in pattern.finditer(text):

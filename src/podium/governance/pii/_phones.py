@@ -183,6 +183,9 @@ def find_phones(
             end = offset = start + len(part)
             if _skip(text, part, start, end, taken):
                 continue
+            international = part.lstrip("(").startswith(("+", "00", "011"))
+            if not international and _not_a_phone(text, start, end, before, context):
+                continue  # decided before the (costly) matcher runs
             left = max(0, start - 1)
             for m_start, m_end, raw, region, international in _match(
                 text[left:end] + text[end : end + 3].split("\n", 1)[0], regions
