@@ -16,12 +16,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from podium._types import JSON
 from podium.governance.pii._detect import MIN_INT, PiiDetector
 from podium.governance.pii._kinds import PiiKind
 
 _LABELS = {kind.label: kind for kind in PiiKind}
+_NONE: Mapping[str, str | int] = MappingProxyType({})
+_NO_COUNTS: Mapping[PiiKind, int] = MappingProxyType({})
 PLACEHOLDER = re.compile(r"<(" + "|".join(_LABELS) + r")_([1-9][0-9]*)>")
 
 
@@ -60,7 +63,7 @@ class Masker:
         numbers: dict[int, PiiKind] = {}
         self._collect(value, "", texts, numbers)
         if not texts and not numbers:
-            return Masked(value)
+            return Masked(value, _NONE, _NO_COUNTS)
         taken: set[tuple[str, int]] = set()
         _visit_strings(value, lambda s: _note_placeholders(s, taken))
         names = _Names(taken)
