@@ -62,16 +62,10 @@ class PiiGuard:
         self.config = config or PiiGuardConfig()
         self.masker = Masker(detector)
         self.stats = GuardStats()
-        self._allowed: dict[int, tuple[ModelSpec, bool]] = {}
 
     def allows(self, spec: ModelSpec) -> bool:
         """Whether ``spec`` may receive personal data as it is."""
-        seen = self._allowed.get(id(spec))
-        if seen is not None and seen[0] is spec:
-            return seen[1]
-        allowed = not self.config.allow_tags.isdisjoint(spec.tags)
-        self._allowed[id(spec)] = (spec, allowed)
-        return allowed
+        return not self.config.allow_tags.isdisjoint(spec.tags)
 
     def restores(self, step: str | None) -> bool:
         """Whether answers in ``step`` (a step key as the engine names it) get the
