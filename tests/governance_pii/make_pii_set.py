@@ -371,12 +371,21 @@ def build() -> list[dict[str, Any]]:
     return rows
 
 
+def versions() -> dict[str, str]:
+    """The library versions the set was built with (example numbers change between
+    phonenumbers releases, so only the same versions rebuild the same file)."""
+    import stdnum
+
+    return {"phonenumbers": phonenumbers.__version__, "python-stdnum": stdnum.__version__}
+
+
 def main() -> int:
     rows = build()
     target = HERE / "pii_set.jsonl"
     with target.open("w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (HERE / "pii_set.versions.json").write_text(json.dumps(versions(), indent=1) + "\n")
     kinds: dict[str, int] = {}
     for row in rows:
         for span in row["spans"]:
