@@ -37,8 +37,10 @@ GROUPS = (
 )
 
 
-def report(matcher: str, llm: bool = False) -> tuple[list[dict[str, Any]], list[harness.Outcome]]:
-    outcomes = harness.run(matcher, llm=llm)
+def report(
+    matcher: str, llm: bool = False, suite: str = "v1", splits: tuple[str, ...] = ("tuning", "held-out")
+) -> tuple[list[dict[str, Any]], list[harness.Outcome]]:
+    outcomes = harness.run(matcher, splits, llm=llm, suite=suite)
     for o in outcomes:
         o.case["domain"] = harness.domain(o.case["catalogue"])
     rows = []
@@ -101,6 +103,8 @@ def main() -> None:
     parser.add_argument("--matchers", default="lexical,embedding")
     parser.add_argument("--latency", action="store_true", help="time plans over media-edit")
     parser.add_argument("--llm", action="store_true", help="plan with PODIUM_LLM_BASE_URL")
+    parser.add_argument("--suite", default="v1", choices=sorted(harness.SUITES))
+    parser.add_argument("--splits", default="tuning,held-out", help="comma-separated splits")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -113,7 +117,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     misses = []
     for matcher in args.matchers.split(","):
-        found, outcomes = report(matcher, args.llm)
+        found, outcomes = report(matcher, args.llm, args.suite, tuple(args.splits.split(",")))
         rows.extend(found)
         for o in outcomes:
             want_edges = {(a, b) for a, b in o.case["edges"]}

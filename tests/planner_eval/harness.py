@@ -1,6 +1,9 @@
 """Load the evaluation catalogues, plan every case and score node and edge F1.
 
-Shared by ``tests/integration/test_planner_eval.py`` and ``benchmarks/planner_eval.py``.
+Shared by ``tests/integration/test_planner_eval*.py`` and ``benchmarks/planner_eval.py``.
+Two suites: ``v1`` (this folder: three catalogues, 182 cases) and ``v2``
+(``tests/planner_eval2``: three catalogues written independently after public tool lists,
+200 cases in the styles of public task-automation benchmarks).
 A catalogue's tools become models: a media tool's inputs are fields named after their
 types (a second input of one type gets ``_2``: ``image``, ``image_2``), its output a field
 named after its type; an API tool's parameters are its input fields (so its consumed types
@@ -13,6 +16,7 @@ are micro-averaged over cases (true positives, planned and expected summed first
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections import defaultdict
@@ -30,17 +34,22 @@ from podium.registry import ModelSpec, Registry
 from podium.store import MemoryStore
 
 HERE = Path(__file__).resolve().parent
+EVAL2 = HERE.parent / "planner_eval2"
+SUITES = {"v1": HERE, "v2": EVAL2}
 CATALOGUES = {
-    "media-ml": "media_ml.yaml",
-    "media-edit": "media_edit.yaml",
-    "daily-api": "daily_api.yaml",
+    "media-ml": HERE / "media_ml.yaml",
+    "media-edit": HERE / "media_edit.yaml",
+    "daily-api": HERE / "daily_api.yaml",
+    "hf-tasks": EVAL2 / "hf_tasks.yaml",
+    "multimedia": EVAL2 / "multimedia.yaml",
+    "daily-life": EVAL2 / "daily_life.yaml",
 }
 SPLITS = {"tuning": "cases_tuning.yaml", "held-out": "cases_holdout.yaml"}
 
 
 def tool_specs(catalogue: str) -> list[ModelSpec]:
     """The catalogue's tools as model specs."""
-    data = yaml.safe_load((HERE / CATALOGUES[catalogue]).read_text())
+    data = yaml.safe_load(CATALOGUES[catalogue].read_text())
     specs = []
     for tool in data["tools"]:
         capability = f"{data['domain']}.{tool['name'].replace('-', '_')}"
@@ -78,8 +87,8 @@ def planner_for(catalogue: str) -> Planner:
     return Planner(registry, store)
 
 
-def cases(split: str) -> list[dict[str, Any]]:
-    return list(yaml.safe_load((HERE / SPLITS[split]).read_text())["cases"])
+def cases(split: str, suite: str = "v1") -> list[dict[str, Any]]:
+    return list(yaml.safe_load((SUITES[suite] / SPLITS[split]).read_text())["cases"])
 
 
 @dataclass
@@ -120,15 +129,20 @@ def run_case(planner: Planner, case: dict[str, Any], options: PlanOptions) -> Ou
 
 
 def run(
-    matcher: str, splits: Sequence[str] = ("tuning", "held-out"), *, llm: bool = False
+    matcher: str,
+    splits: Sequence[str] = ("tuning", "held-out"),
+    *,
+    llm: bool = False,
+    suite: str = "v1",
 ) -> list[Outcome]:
-    """Every case of ``splits`` planned with ``matcher`` (one planner per catalogue);
-    ``llm`` plans with the LLM at ``PODIUM_LLM_BASE_URL`` (validated, as always)."""
+    """Every case of ``suite``'s ``splits`` planned with ``matcher`` (one planner per
+    catalogue); ``llm`` plans with the LLM at ``PODIUM_LLM_BASE_URL`` (validated, as
+    always)."""
     options = PlanOptions(matcher=matcher, templates=False, llm=llm)
     planners: dict[str, Planner] = {}
     found = []
     for split in splits:
-        for case in cases(split):
+        for case in cases(split, suite):
             planner = planners.get(case["catalogue"])
             if planner is None:
                 planner = planners[case["catalogue"]] = planner_for(case["catalogue"])
@@ -200,5 +214,7 @@ def score(outcomes: Iterable[Outcome], *keys: str) -> dict[tuple[str, ...], Scor
     return dict(sorted(found.items()))
 
 
+@functools.cache
 def domain(catalogue: str) -> str:
-    return "api" if catalogue == "daily-api" else "media"
+    """``media`` or ``api``, as the catalogue says."""
+    return str(yaml.safe_load(CATALOGUES[catalogue].read_text())["domain"])
