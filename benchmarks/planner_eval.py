@@ -38,7 +38,10 @@ GROUPS = (
 
 
 def report(
-    matcher: str, llm: bool = False, suite: str = "v1", splits: tuple[str, ...] = ("tuning", "held-out")
+    matcher: str,
+    llm: bool = False,
+    suite: str = "v1",
+    splits: tuple[str, ...] = ("tuning", "held-out"),
 ) -> tuple[list[dict[str, Any]], list[harness.Outcome]]:
     outcomes = harness.run(matcher, splits, llm=llm, suite=suite)
     for o in outcomes:

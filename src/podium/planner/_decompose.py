@@ -19,9 +19,10 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from podium.planner._cues import strip_polite
 from podium.planner._graph import SignatureGraph
 from podium.planner._match import Matcher
-from podium.planner._parse import Clause, Parsed
+from podium.planner._parse import HEAD_WORDS, Clause, Parsed
 from podium.planner._types import PlanError
 
 # Logistic calibration per matcher: P(the best operator is one the request asks for) =
@@ -33,7 +34,8 @@ CALIBRATION: dict[str, tuple[float, float, float]] = {
     "embedding": (-1.777, 3.089, 15.209),
 }
 HEAD_WEIGHT = 0.5
-TIE = {"embedding": 0.1, "lexical": 0.25}
+PENALTY = {"embedding": 0.1, "lexical": 0.25}
+MEDIA = ("image", "audio", "video", "text")
 
 
 @dataclass(frozen=True)
@@ -73,19 +75,16 @@ def decompose(
     clauses = parsed.clauses
     if not clauses or not len(graph):
         return []
-    texts = [c.words for c in clauses]
-    heads = [c.head for c in clauses]
-    both = matcher.phrase_scores(graph, [*texts, *heads])
-    rows = [
-        [max(w, HEAD_WEIGHT * h + (1 - HEAD_WEIGHT) * w) for w, h in zip(whole, head, strict=True)]
-        for whole, head in zip(both[: len(texts)], both[len(texts) :], strict=True)
-    ]
-    tie = TIE.get(matcher.kind, 0.05)
-    kinds = type_of or {}
-    available: set[str] = {kinds.get("text", "text")}
+    rows = _scores(clauses, graph, matcher)
+    fit = _Fit(graph, matcher, type_of or {})
     found: list[SubTask] = []
-    for clause, scores in zip(clauses, rows, strict=True):
-        available.update(kinds.get(n.modality or "", "") for n in clause.named)
+    for clause in clauses:
+        fit.see_named(clause)
+        if clause.position not in rows:  # a context clause: its inputs stay, it asks nothing
+            found.append(SubTask(clause, None, 0.0, 0.0, ()))
+            continue
+        sources, targets, plain = fit.resolve(clause)
+        scores = rows[clause.position][plain]
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
         if usable is not None:
             kept = [i for i in ranked if i in usable]
@@ -94,36 +93,126 @@ def decompose(
         top = scores[ranked[0]]
         runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0
         candidates = tuple((i, scores[i]) for i in ranked[:3])
+        sure = confidence(matcher.kind, top, runner_up)
         if not _accepts(matcher, top, runner_up):
-            found.append(
-                SubTask(clause, None, top, confidence(matcher.kind, top, runner_up), candidates)
-            )
+            found.append(SubTask(clause, None, top, sure, candidates))
             continue
-        choice = ranked[0]
-        near = [i for i in ranked[:5] if scores[i] >= top - tie * max(1.0, abs(top))]
-        if len(near) > 1:
-            fits = {i: _fit(graph.operators[i].consumes, available, kinds) for i in near}
-            best_fit = max(fits.values())
-            if fits[choice] < best_fit:
-                choice = next(i for i in near if fits[i] == best_fit)
-        available.update(graph.operators[choice].produces)
-        found.append(
-            SubTask(
-                clause,
-                choice,
-                scores[choice],
-                confidence(matcher.kind, top, runner_up),
-                candidates,
-            )
-        )
+        choice = fit.choose(sources, targets, ranked[:8], scores)
+        fit.see_op(choice)
+        found.append(SubTask(clause, choice, scores[choice], sure, candidates))
     return _merged(found)
 
 
-def _fit(consumes: Sequence[str], available: set[str], kinds: dict[str, str]) -> int:
-    """1 when every media input of a tool (image, audio, video, text) is at hand: named
-    by the request so far or produced by an earlier sub-task; else 0."""
-    media = {kinds[k] for k in ("image", "audio", "video", "text") if k in kinds}
-    return int(all(t in available for t in consumes if t in media))
+def _scores(
+    clauses: Sequence[Clause], graph: SignatureGraph, matcher: Matcher
+) -> dict[int, tuple[list[float], list[float]]]:
+    """Per clause that asks something (by position), one score per operator for its task
+    read with references as "it" and, where it names earlier results, read with their
+    nouns (index 1): the larger of the whole text's score and the mean of it and its
+    first words' score; with what the user said just before ("I have a sore throat"),
+    also the mean of the text's score and the score of both together. One batch."""
+    asking = [c for c in clauses if not c.context]
+    if not asking:
+        return {}
+    texts: list[str] = []
+    for c in asking:
+        texts.append(c.task or c.words)
+        if c.back and c.plain != c.task:
+            texts.append(c.plain)
+    heads = [" ".join(strip_polite(t).split()[:HEAD_WORDS]) for t in texts]
+    backed = [f"{c.task or c.words}. {c.background}" for c in asking if c.background]
+    scored = matcher.phrase_scores(graph, [*texts, *heads, *backed])
+    n = len(texts)
+    extra = iter(scored[2 * n :])
+    rows: dict[int, tuple[list[float], list[float]]] = {}
+    k = 0
+    for clause in asking:
+        variants = []
+        for _ in range(2 if clause.back and clause.plain != clause.task else 1):
+            whole, head = scored[k], scored[n + k]
+            variants.append(
+                [
+                    max(w, HEAD_WEIGHT * h + (1 - HEAD_WEIGHT) * w)
+                    for w, h in zip(whole, head, strict=True)
+                ]
+            )
+            k += 1
+        if clause.background:
+            whole, with_bg = scored[k - len(variants)], next(extra)
+            variants[0] = [
+                max(r, (w + b) / 2) for r, w, b in zip(variants[0], whole, with_bg, strict=True)
+            ]
+        rows[clause.position] = (variants[0], variants[-1])
+    return rows
+
+
+class _Fit:
+    """How well a tool's types fit what a clause reads and makes: a tool that reads none
+    of the media kinds the clause names or refers to, that makes none of the kinds it asks
+    for, or that needs a medium the request has not brought in, scores a little lower
+    (``PENALTY`` per miss, on the score's scale), so the types decide only between tools
+    the words put close together. Media catalogues only (a graph with image, audio or
+    video types)."""
+
+    def __init__(self, graph: SignatureGraph, matcher: Matcher, kinds: dict[str, str]):
+        self.graph = graph
+        self.step = PENALTY.get(matcher.kind, 0.1)
+        self.relative = matcher.kind == "lexical"
+        self.kind_of = {t: k for k, t in kinds.items() if k in MEDIA}
+        self.media = any(k in kinds for k in ("image", "audio", "video"))
+        self.recent: list[str] = ["text"] if "text" in kinds else []
+
+    def kinds(self, types: Sequence[str]) -> set[str]:
+        return {self.kind_of[t] for t in types if t in self.kind_of}
+
+    def see_named(self, clause: Clause) -> None:
+        for named in clause.named:
+            kind = named.modality if named.kind in ("file", "quote") else "text"
+            if kind in MEDIA:
+                self.recent.append(kind)
+
+    def see_op(self, op: int) -> None:
+        self.recent.extend(sorted(self.kinds(self.graph.operators[op].produces)))
+
+    def resolve(self, clause: Clause) -> tuple[set[str], set[str], int]:
+        """What the clause reads and makes, and which reading of its words fits (0: its
+        references as "it"; 1: with their nouns). A result it names ("the image") that
+        nothing earlier brought in is what it asks to make ("download the image that the
+        link points to"), not something it reads."""
+        sources = {k for k in clause.sources if k in MEDIA}
+        targets = {k for k in clause.targets if k in MEDIA}
+        unresolved = [k for k in clause.back if k in MEDIA and k not in self.recent]
+        sources |= {k for k in clause.back if k in MEDIA and k in self.recent}
+        targets |= set(unresolved)
+        if not sources and clause.refers and self.recent:
+            sources = {self.recent[-1]}
+        return sources, targets, int(bool(unresolved))
+
+    def misses(self, sources: set[str], targets: set[str], op: int) -> float:
+        """1 for each of: reads none of ``sources`` (less for reading some of them), makes
+        none of ``targets``; 0.5 for needing a medium the request has not brought in."""
+        operator = self.graph.operators[op]
+        reads, makes = self.kinds(operator.consumes), self.kinds(operator.produces)
+        missed = 0.0
+        if sources:
+            missed += 1.0 - len(sources & reads) / len(sources)
+        if targets and not targets & makes:
+            missed += 1.0
+        if any(k != "text" and k not in self.recent for k in reads):
+            missed += 0.5
+        return missed
+
+    def choose(
+        self, sources: set[str], targets: set[str], ranked: Sequence[int], scores: Sequence[float]
+    ) -> int:
+        """The operator with the best score less its misses (ties: the better score)."""
+        if not self.media:
+            return ranked[0]
+        scale = self.step * (max(1.0, scores[ranked[0]]) if self.relative else 1.0)
+        return max(
+            ranked,
+            key=lambda i: (scores[i] - scale * self.misses(sources, targets, i), scores[i]),
+        )
 
 
 def _merged(tasks: list[SubTask]) -> list[SubTask]:
@@ -138,6 +227,7 @@ def _merged(tasks: list[SubTask]) -> list[SubTask]:
             and task.op is not None
             and task.op == prev.op
             and task.clause.link in ("and", "par")
+            and not task.clause.refers
         ):
             clause = dataclasses.replace(
                 prev.clause,
@@ -158,9 +248,10 @@ def describe(graph: SignatureGraph, task: SubTask) -> str:
 
 def no_tool(graph: SignatureGraph, tasks: Sequence[SubTask], goal: str) -> PlanError:
     """The error for a request none of whose clauses has a tool."""
-    if not tasks:
+    asking = [t for t in tasks if not t.clause.context]
+    if not asking:
         return PlanError(f"cannot tell what {goal!r} asks for: it names no task")
-    parts = "; ".join(describe(graph, t) for t in tasks)
+    parts = "; ".join(describe(graph, t) for t in asking)
     return PlanError(
         f"cannot tell what {goal!r} asks for: no tool scores high enough for {parts}; "
         "describe the capability in those words (describe_capability) or name the "

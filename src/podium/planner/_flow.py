@@ -282,13 +282,12 @@ class _Composer:
 
     def compose(self, tasks: Sequence[SubTask]) -> list[int]:
         """Add every sub-task's step; the index of each sub-task's node."""
-        group: list[int] = []
-        previous_group: list[int] = []
-        last: int | None = None
+        order = _Order(sequenced=any(t.clause.link == "seq" for t in tasks))
         placed: list[int] = []
         for position, task in enumerate(tasks):
             own = self.add_named(task, float(position))
             if task.op is None:
+                order.skip(task)
                 continue
             op = self.graph.operators[task.op]
             for share in _shares(op, own):
@@ -296,24 +295,74 @@ class _Composer:
                 before = len(self.nodes)
                 k = self.add(op, refs, task, float(position))
             fresh = k >= before  # a step reused from earlier is not reordered (no cycles)
-            node = self.nodes[k]
             self.sibling = refs
-            link = task.clause.link
-            if link == "seq":
-                previous_group, group = group or previous_group, []
             reads_steps = any(r.step is not None for rs in refs.values() for r in rs)
             action = all(t in self.graph.sources for t in op.consumes)
-            if not reads_steps and action and fresh:
-                if link == "seq" and previous_group:
-                    node.after.update(previous_group)
-                elif task.clause.refers and last is not None and link != "start":
-                    node.after.add(last)
-            node.after.discard(k)
-            if k not in group:
-                group.append(k)
-            last = k
+            order.place(self.nodes, k, task, ordered=not reads_steps and action and fresh)
             placed.append(k)
         return placed
+
+
+_JOIN = re.compile(
+    r"\b(?:both|all of (?:them|these|those|this|it)|them all|each of them|all (?:the|these|those)"
+    r"|these|those|them|everything)\b",
+    re.IGNORECASE,
+)
+
+
+class _Order:
+    """Order between calls that share no data (API calls), from the request's words. In a
+    request that tells a sequence ("then", "after that", "finally", "X after Y") each call
+    follows the one before ("Book a flight, book the hotel, and finally send an SMS"); in
+    one that does not, calls joined by "and" run side by side ("Turn on the heating and
+    play some jazz") unless a call refers back ("... for the same date"). A branch joined
+    by "also" never follows; a call that takes several earlier ones together ("..., then
+    e-mail both", "once both are done, ...") follows each of them, which then run side by
+    side. Calls that read an earlier result are ordered by that data."""
+
+    def __init__(self, sequenced: bool) -> None:
+        self.sequenced = sequenced
+        self.group: list[int] = []
+        self.previous: list[int] = []
+        self.last: int | None = None
+        self.chained: set[tuple[int, int]] = set()
+        self.pending_seq = False
+        self.pending_join = False
+
+    def skip(self, task: SubTask) -> None:
+        """A clause with no step ("once both are done") still says how the next follows."""
+        if task.clause.context:
+            return
+        self.pending_seq |= task.clause.link == "seq"
+        self.pending_join |= bool(_JOIN.search(task.clause.text))
+
+    def place(self, nodes: Sequence[Node], k: int, task: SubTask, *, ordered: bool) -> None:
+        link = task.clause.link
+        seq = link == "seq" or self.pending_seq
+        join = self.pending_join or bool(_JOIN.search(task.clause.text))
+        self.pending_seq = self.pending_join = False
+        if seq:
+            self.previous, self.group = self.group or self.previous, []
+        node = nodes[k]
+        if ordered and link != "par":
+            joined = [g for g in (self.previous if seq else self.group) if g != k]
+            if join and len(joined) > 1:
+                for a, b in list(self.chained):
+                    if a in joined and b in joined:
+                        nodes[b].after.discard(a)
+                        self.chained.discard((a, b))
+                node.after.update(joined)
+            elif (
+                self.last is not None
+                and self.last != k
+                and (seq or self.sequenced or task.clause.refers)
+            ):
+                node.after.add(self.last)
+                self.chained.add((self.last, k))
+        node.after.discard(k)
+        if k not in self.group:
+            self.group.append(k)
+        self.last = k
 
 
 def _step_ids(nodes: Sequence[Node]) -> list[str]:
@@ -432,6 +481,9 @@ class _Render:
         outputs: dict[str, str] = {}
         for k in shown:
             op, step = self.nodes[k].op, self.sid[k]
+            if not op.produces:  # a tool that declares no output type: its whole output
+                key = step if step.isidentifier() else _ident(step)
+                outputs[key] = "${{ steps." + step + ".output }}"
             for t in op.produces:
                 key = t if count[t] == 1 else step if len(op.produces) == 1 else f"{step}_{t}"
                 outputs[key if key.isidentifier() else _ident(key)] = value_of(op, step, t).expr

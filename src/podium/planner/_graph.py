@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,24 @@ class Operator:
                 seen.add(text)
                 found.append(text)
         return found
+
+    @property
+    def passages(self) -> list[str]:
+        """:attr:`texts`, plus each sentence of a description of several sentences: a
+        short request matches the sentence that says what it asks ("transcribes a given
+        audio into text") better than a paragraph about the task."""
+        found = self.texts
+        seen = set(found)
+        for text in found[1:]:
+            parts = [p.strip() for p in _SENTENCE.split(text) if len(p.split()) >= 3]
+            for part in parts if len(parts) > 1 else ():
+                if part not in seen:
+                    seen.add(part)
+                    found.append(part)
+        return found
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 
 
 def estimate_call(
@@ -177,7 +196,7 @@ def model_operators(
         for group in groups:
             consumes, produces = _dedupe(group[0].consumed_types), _dedupe(group[0].produced_types)
             key = (consumes, produces, tuple(s.key for s in group))
-            if key in seen or not produces:
+            if key in seen or not (produces or group[0].output_schema.fields or consumes):
                 continue
             seen.add(key)
             single = len(signatures) > 1

@@ -166,7 +166,7 @@ class EmbeddingMatcher:
         self.lexical_scale = lexical_scale
         self._lexical = LexicalMatcher()
         self._model: Any = None
-        self._index: tuple[int, Any, list[int]] | None = None
+        self._index: tuple[int, _Passages] | None = None
 
     def encode(self, texts: Sequence[str]) -> Any:
         """Unit-length embeddings, one row per text (a numpy array)."""
@@ -196,39 +196,51 @@ class EmbeddingMatcher:
                 _VECTORS[text] = vector
         return np.stack([_VECTORS[t] for t in texts])
 
-    def _vectors(self, graph: SignatureGraph) -> tuple[Any, list[int]]:
+    def _vectors(self, graph: SignatureGraph) -> _Passages:
         if self._index is None or self._index[0] != graph.serial:
-            texts: list[str] = []
-            owners: list[int] = []
-            for i, op in enumerate(graph.operators):
-                for text in op.texts:
-                    texts.append(text)
-                    owners.append(i)
-            self._index = (graph.serial, self.cached(texts), owners)
-        return self._index[1], self._index[2]
+            self._index = (graph.serial, _Passages.of(graph, self.cached))
+        return self._index[1]
 
     def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
-        vectors, owners = self._vectors(graph)
-        sims = self.cached(texts) @ vectors.T
-        words = (
-            self._lexical.phrase_scores(graph, texts)
-            if self.lexical_weight
-            else [[0.0] * len(graph) for _ in texts]
-        )
-        found: list[list[float]] = []
-        for row, lexical in zip(sims, words, strict=True):
-            best = [-1.0] * len(graph)
-            for value, owner in zip(row.tolist(), owners, strict=True):
-                best[owner] = max(best[owner], value)
-            k, w = self.lexical_scale, self.lexical_weight
-            found.append([d + w * s / (s + k) for d, s in zip(best, lexical, strict=True)])
-        return found
+        import numpy as np
+
+        passages = self._vectors(graph)
+        dense = passages.scores(self.cached(texts))
+        if self.lexical_weight:
+            lexical = np.asarray(self._lexical.phrase_scores(graph, texts), dtype=np.float64)
+            dense = dense + self.lexical_weight * lexical / (lexical + self.lexical_scale)
+        return [[float(v) for v in row] for row in dense]
 
     def similarity(self, text: str, others: Sequence[str]) -> list[float]:
         if not others:
             return []
         vectors = self.encode([text, *others])
         return [max(0.0, float(v)) for v in (vectors[1:] @ vectors[0]).tolist()]
+
+
+class _Passages:
+    """Every operator's passages as unit vectors, grouped by operator: a text's score for
+    an operator is its best cosine over them."""
+
+    def __init__(self, vectors: Any, starts: Any) -> None:
+        self.vectors, self.starts = vectors, starts
+
+    @classmethod
+    def of(cls, graph: SignatureGraph, encode: Any) -> _Passages:
+        import numpy as np
+
+        texts: list[str] = []
+        starts: list[int] = []
+        for op in graph.operators:
+            starts.append(len(texts))
+            texts.extend(op.passages)
+        return cls(encode(texts), np.asarray(starts, dtype=np.intp))
+
+    def scores(self, queries: Any) -> Any:
+        """Per query, one score per operator (a numpy array, queries x operators)."""
+        import numpy as np
+
+        return np.maximum.reduceat(queries @ self.vectors.T, self.starts, axis=1)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from podium.planner import _cues
 from podium.planner._text import STOPWORDS
 
 MAX_CHARS = 20_000
@@ -110,7 +111,11 @@ _JOIN = re.compile(
     r"|(?P<after>\bafter\b|\bonce\b)|(?P<before>\bbefore\b)|(?P<dash>\s[-\u2013\u2014]+\s|\u2014))\s*",
     re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+|[.!?;]+$")
+# a sentence ends at . ! ? ; (not after a title or an abbreviation such as "Dr." or "e.g.")
+_SENTENCE = re.compile(
+    r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bMrs\.)(?<!\bSt\.)(?<!\bProf\.)(?<!\be\.g\.)"
+    r"(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<=[.!?;])\s+|\n+|[.!?;]+$"
+)
 _LEAD = re.compile(r"^(?:first(?:ly)?|to start|to begin|please|then|now)\b[\s,]*", re.IGNORECASE)
 _REFERS = re.compile(
     r"\b(?:it|its|them|they|this|that|these|those|both|all of them|the (?:result|results|output"
@@ -170,8 +175,15 @@ class Named:
 
 @dataclass(frozen=True)
 class Clause:
-    """One thing the request asks, as written (``text``) and as words to match
-    (``words``: each named literal replaced by what it is, such as "image file")."""
+    """One thing the request asks, as written (``text``), as words (``words``: each named
+    literal replaced by what it is, such as "image file") and as the words that say what
+    is to be done (``task``: without the literals and earlier results it reads, see
+    :mod:`podium.planner._cues`; ``plain``: the same with the nouns of its references
+    back, "the image"). ``sources``: media kinds of the literals it reads; ``back``: kinds
+    of the earlier results it names ("the cleaned audio"); ``targets``: kinds it asks to
+    make; ``context``: ``personal`` or ``lead`` for a
+    clause that asks nothing (its inputs go to the request, or to the clause after it);
+    ``background``: what the user said just before ("I have a sore throat")."""
 
     text: str
     words: str
@@ -180,12 +192,18 @@ class Clause:
     refers: bool
     sentence: int
     position: int
+    task: str = ""
+    plain: str = ""
+    back: tuple[str, ...] = ()
+    context: str = ""
+    sources: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    background: str = ""
 
     @property
     def head(self) -> str:
         """The clause's first words after any politeness: what it asks to be done."""
-        text = _POLITE.sub("", self.words).strip()
-        return " ".join(text.split()[:HEAD_WORDS])
+        return " ".join(_cues.strip_polite(self.task or self.words).split()[:HEAD_WORDS])
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -216,6 +234,8 @@ def _modality(kind: str, text: str) -> str | None:
 
 
 _QUOTED_FILE = re.compile(_FILE, re.IGNORECASE)
+_QUOTED_URL = re.compile(_URL, re.IGNORECASE)
+_QUOTED_EMAIL = re.compile(_EMAIL, re.IGNORECASE)
 
 
 def literals(text: str) -> list[Named]:
@@ -226,10 +246,27 @@ def literals(text: str) -> list[Named]:
         value = m.group(0)
         if kind == "quote" and len(value) <= 2:
             continue
-        if kind == "quote" and _QUOTED_FILE.fullmatch(value[1:-1]):
-            # 'example.jpg': a file name in quotes is the file
-            start, end = m.start() + 1, m.end() - 1
-            found.append(Named("file", value[1:-1], _modality("file", value[1:-1]), start, end))
+        inner = value[1:-1].strip()
+        quoted = (
+            next(
+                (
+                    k
+                    for k, p in (
+                        ("file", _QUOTED_FILE),
+                        ("url", _QUOTED_URL),
+                        ("email", _QUOTED_EMAIL),
+                    )
+                    if p.fullmatch(inner)
+                ),
+                None,
+            )
+            if kind == "quote"
+            else None
+        )
+        if quoted:
+            # 'example.jpg', 'https://e.com/a.mp4': a file name or URL in quotes is itself
+            start = m.start() + 1 + value[1:-1].index(inner)
+            found.append(Named(quoted, inner, _modality(quoted, inner), start, start + len(inner)))
             continue
         found.append(Named(kind, value, _modality(kind, value), m.start(), m.end()))
     return found
@@ -238,9 +275,22 @@ def literals(text: str) -> list[Named]:
 _DESCRIBE = {"url": "link", "email": "e-mail address", "number": "number", "quote": "text"}
 
 
+def url_kind(named: Named) -> str | None:
+    """The media kind a URL points to, from the extension of its path."""
+    if named.kind != "url":
+        return None
+    path = named.text.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    tail = path.rsplit("/", 1)[-1]
+    kind = EXTENSIONS.get(tail.rsplit(".", 1)[-1].lower()) if "." in tail else None
+    return kind if kind in ("image", "audio", "video") else None
+
+
 def _words_for(named: Named) -> str:
     if named.kind == "file":
         return f"{named.modality or 'text'} file"
+    pointed = url_kind(named)
+    if pointed:
+        return f"{pointed} link"
     return _DESCRIBE.get(named.kind, "text")
 
 
@@ -287,38 +337,87 @@ def parse(text: str) -> Parsed:
         cursor = n.end
     masked.append(text[cursor:].replace("\x00", " "))
     body = "".join(masked)
-    raw: list[tuple[str, str, str, int]] = []
+    raw: list[tuple[str, Any, str, int]] = []
     for s_index, found in enumerate(p for p in _SENTENCE.split(body) if p and p.strip()):
+        asked = found.strip().endswith("?")
         sentence = found.strip().rstrip(".!?;").strip()
         lead = "seq" if _THEN.match(sentence) else None
-        for k, (joined, piece, joiner) in enumerate(_pieces(_LEAD.sub("", sentence))):
+        pieces = _pieces(_LEAD.sub("", sentence))
+        for k, (joined, piece, joiner) in enumerate(pieces):
             link = joined
             if k == 0 and link == "start":
                 link = lead or ("start" if s_index == 0 else "and")
             if link == "and" and _ALSO.search(piece):
                 link = "par"
-            raw.append((link, piece, joiner, s_index))
-    merged: list[tuple[str, str, str, int]] = []
-    for link, piece, joiner, s_index in raw:
+            raw.append((link, (piece, asked and k == len(pieces) - 1), joiner, s_index))
+    merged: list[tuple[str, Any, str, int]] = []
+    for link, (piece, asked), joiner, s_index in raw:
         if merged and not _content(piece) and link in ("and", "par", "dash"):
             prev = merged[-1]
-            merged[-1] = (prev[0], f"{prev[1]} and {piece}", prev[2], prev[3])
+            both = (f"{prev[1][0]} and {piece}", prev[1][1] or asked)
+            merged[-1] = (prev[0], both, prev[2], prev[3])
         else:
-            merged.append((link if link != "dash" else "and", piece, joiner, s_index))
-    ordered = _reorder(merged)
-    clauses = []
-    for position, (link, piece, s_index) in enumerate(ordered):
+            merged.append((link if link != "dash" else "and", (piece, asked), joiner, s_index))
+    return Parsed(text, tuple(named), tuple(_clauses(_reorder(merged), named)))
+
+
+def _clauses(ordered: list[tuple[str, Any, int]], named: list[Named]) -> list[Clause]:
+    """Clauses from the ordered pieces: words, task, sources and targets, context; a
+    context clause's inputs go to the clause after it, and a piece with no verb of its
+    own ("... and the audio at URL") takes the verb of the clause before."""
+    describe = [_words_for(n) for n in named]
+    drop = [n.kind in ("file", "quote") for n in named]
+    clauses: list[Clause] = []
+    carried: list[Named] = []
+    carried_kinds: list[str] = []
+    background = ""
+    last_verb: str | None = None
+    for position, (link, (piece, asked), s_index) in enumerate(ordered):
         slots = [int(m.group(1)) for m in _SLOT.finditer(piece)]
         own = tuple(named[i] for i in slots if i < len(named))
         plain = _SLOT.sub(lambda m: named[int(m.group(1))].text, piece)
         words = _SLOT.sub(lambda m: _words_for(named[int(m.group(1))]), piece)
         words = _BACK.sub(lambda m: "the " + _BACK_KIND.get(m.group(2).lower(), "text"), words)
-        refers = bool(_REFERS.search(_SLOT.sub(" ", piece)))
-        clauses.append(Clause(plain, words, own, link, refers, s_index, position))
-    return Parsed(text, tuple(named), tuple(clauses))
+        context = _cues.context_kind(piece) or ""
+        asks = " ?" if asked else ""
+        task = _cues.task_text(piece, describe, drop) + asks
+        plain_task = _cues.task_text(piece, describe, drop, plain=True) + asks
+        kinds = [_modality(n.kind, n.text) or "text" for n in own]
+        back = _cues.back_kinds(piece)
+        refers = _cues.refers(piece) or bool(carried_kinds)
+        if context == "lead":
+            carried.extend(own)
+            carried_kinds.extend(kinds + back)
+        elif not context:
+            if _cues.verbless(piece) and link in ("and", "par") and last_verb:
+                task, words = f"{last_verb} {task}", f"{last_verb} {words}"
+                plain_task = f"{last_verb} {plain_task}"
+            last_verb = _cues.verb(task) or last_verb
+        targets = _cues.targets(task) + [k for n in own if (k := url_kind(n))]
+        clause = Clause(
+            plain,
+            words,
+            own if context else tuple(carried) + own,
+            link,
+            refers,
+            s_index,
+            position,
+            task=task,
+            plain=plain_task,
+            back=tuple(back),
+            context=context,
+            sources=tuple(dict.fromkeys(kinds if context else carried_kinds + kinds)),
+            targets=tuple(dict.fromkeys(targets)),
+            background="" if context else background,
+        )
+        if not context:
+            carried, carried_kinds = [], []
+        background = _cues.task_text(piece, describe, drop) if context == "personal" else ""
+        clauses.append(clause)
+    return clauses
 
 
-def _reorder(pieces: list[tuple[str, str, str, int]]) -> list[tuple[str, str, int]]:
+def _reorder(pieces: list[tuple[str, Any, str, int]]) -> list[tuple[str, Any, int]]:
     """Put the pieces in the order they happen, each joined by how it follows the one
     before: "X after Y" becomes Y, X; "before Y, X" becomes X, Y; "once Y, X" and
     "after Y, X" stay, with X following Y."""
@@ -343,4 +442,4 @@ def _reorder(pieces: list[tuple[str, str, str, int]]) -> list[tuple[str, str, in
             elif link == "before":
                 out[k][0] = "seq"
         k += 1
-    return [(str(a), str(b), int(c)) for a, b, c in out]
+    return [(str(a), b, int(c)) for a, b, c in out]
