@@ -79,6 +79,8 @@ BACK = re.compile(
     rf"(?!\s*(?:called|named|titled|at|from|in|on|:)?\s*[{_QUOTES}]?\x00)",
     re.IGNORECASE,
 )
+# quote marks left around a literal that was dropped (not an apostrophe: "what's")
+_STRAY_QUOTE = re.compile(r"[\"\u201c\u201d]|(?<!\w)['\u2018\u2019]|['\u2018\u2019](?!\w)")
 _PRONOUN = re.compile(
     r"\b(?:it|its|them|they|their|both|all of them|each one|there|the same|that (?:day|date"
     r"|time|place|city))\b",
@@ -88,10 +90,17 @@ _PRONOUN = re.compile(
 _PERSONAL = re.compile(
     r"^(?:(?:hi|hello|hey|so|ok|okay|well|now)\b[\s,!]*)*"
     r"(?:i(?:'ve| have)(?!\s+to\b)(?:\s+got)?|i got|here(?:'s| is| are)|there(?:'s| is| are)"
-    r"|this is|these are|attached (?:is|are)|my \w+(?: \w+)? (?:is|are|was|were)\b"
+    r"|this is|these are|attached (?:is|are)|my \w+(?: \w+)?(?: \S+)? (?:is|are|was|were)\b"
     r"|i(?:'m| am) (?!going\b|trying\b)\w+ing|i (?:recorded|took|made|wrote|shot|found"
     r"|received|downloaded|saved|scanned|captured|filmed|drew|bought|own))\b",
     re.IGNORECASE,
+)
+# words of greeting, thanks and filler: a clause of nothing else asks for nothing
+_SOCIAL = frozenset(
+    _split(
+        "hi hello hey dear thanks thank lot much ok okay yes no sure great cheers ugh oh well "
+        "sorry assistant honestly really basically anyway hmm there d ll ve m re"
+    )
 )
 _LEAD = re.compile(
     r"^(?:for|using|with|given|based on|from|in|on|regarding|about|as for)\b", re.IGNORECASE
@@ -112,6 +121,7 @@ _MAKES = frozenset(
     )
 )
 _INDEFINITE = frozenset({"a", "an", "some"})
+_SENSE = {"hear": "audio", "listen": "audio", "aloud": "audio", "write": "text"}
 _ATTACH = frozenset(_split("add adds apply applies insert put attach include overlay"))
 _STOP_AT = frozenset(_split("of from with about for in on at that which and or by"))
 _WORD = re.compile(r"[a-z0-9']+")
@@ -128,20 +138,28 @@ _POLITE = re.compile(
 
 def context_kind(masked: str) -> str | None:
     """``personal`` ("I have a photo ..."), ``lead`` ("Using the generated image", "For
-    'x.jpg'": an input for the clause after it) or ``None`` (the clause asks something)."""
+    'x.jpg'": an input for the clause after it), ``social`` ("Hi there!", "Thanks a
+    lot") or ``None`` (the clause asks something)."""
     text = masked.strip()
     if _PERSONAL.match(text) and not _ASK.search(text):
         return "personal"
     m = _LEAD.match(text)
     if m is None:
-        return None
+        words = [w for w in _BARE.findall(SLOT.sub(" ", text).lower()) if w not in STOPWORDS]
+        return "social" if all(w in _SOCIAL for w in words) else None
     rest = BACK.sub(" ", SLOT.sub(" ", text[m.end() :])).lower()
     own = [
         w
-        for w in _WORD.findall(rest)
+        for w in _BARE.findall(rest)
         if w not in STOPWORDS and w not in NOUN_KIND and not w.isdigit() and w != "file"
     ]
     return "lead" if not own else None
+
+
+def content_words(masked: str) -> int:
+    """How many words of its own a piece has (beyond literals, stop words, greetings)."""
+    words = _BARE.findall(SLOT.sub(" ", masked).lower())
+    return sum(w not in STOPWORDS and w not in _SOCIAL and not w.isdigit() for w in words)
 
 
 def back_kinds(masked: str) -> list[str]:
@@ -172,7 +190,7 @@ def task_text(masked: str, describe: list[str], drop: list[bool], *, plain: bool
         return " " if before and before[-1] in NOUN_KIND else " it "
 
     text = SLOT.sub(slot, text)
-    text = re.sub(rf"[{_QUOTES}]\s*([{_QUOTES}])?", " ", text)
+    text = _STRAY_QUOTE.sub(" ", text)
     text = re.sub(r"\(\s*\)", " ", text)
     return " ".join(text.split()).strip(" ,:;-")
 
@@ -184,9 +202,10 @@ def strip_polite(text: str) -> str:
 
 def targets(task: str) -> list[str]:
     """Media kinds the clause asks to make: "into speech", "create a short video", "a
-    description" (the first noun with a kind within four words of such a word)."""
+    description" (the first noun with a kind within four words of such a word); what it
+    asks to hear is audio, what it asks to write down is text."""
     words = _WORD.findall(task.lower())
-    found = []
+    found = [kind for w in words if (kind := _SENSE.get(w))]
     for i, w in enumerate(words):
         if w not in _MAKES or (w in _INDEFINITE and i and words[i - 1] in _ATTACH):
             continue
@@ -198,6 +217,30 @@ def targets(task: str) -> list[str]:
                 found.append(kind)
                 break
     return list(dict.fromkeys(found))
+
+
+LANGUAGES = frozenset(
+    _split(
+        "english french spanish german italian portuguese dutch russian chinese mandarin "
+        "cantonese japanese korean arabic hindi bengali urdu turkish greek polish swedish "
+        "norwegian danish finnish czech hungarian romanian ukrainian hebrew persian farsi "
+        "thai vietnamese indonesian malay swahili tagalog catalan croatian serbian "
+        "bulgarian slovak latin irish welsh"
+    )
+)
+_LANGUAGE = re.compile(r"\b(?:in|into|to)\s+(?:plain\s+|simple\s+)?([A-Z][a-z]+)\b")
+
+
+def aside(task: str) -> str:
+    """What a clause asks besides its task: "what they are saying in Spanish" also asks
+    for a translation into Spanish (``""`` when it asks nothing besides, or when the
+    translation is its task)."""
+    if "translat" in task.lower():
+        return ""
+    for m in _LANGUAGE.finditer(task):
+        if m.group(1).lower() in LANGUAGES:
+            return f"translate it into {m.group(1)}"
+    return ""
 
 
 def verb(task: str) -> str | None:

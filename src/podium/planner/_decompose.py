@@ -34,19 +34,24 @@ CALIBRATION: dict[str, tuple[float, float, float]] = {
     "embedding": (-1.777, 3.089, 15.209),
 }
 HEAD_WEIGHT = 0.5
-PENALTY = {"embedding": 0.1, "lexical": 0.25}
+PENALTY = {"embedding": 0.15, "lexical": 0.4}
 MEDIA = ("image", "audio", "video", "text")
 
 
 @dataclass(frozen=True)
 class SubTask:
-    """A clause and the operator chosen for it (``op`` is ``None`` when none fits)."""
+    """A clause and the operator chosen for it (``op`` is ``None`` when none fits);
+    ``scores``: the clause's score per operator; ``follow``: operators the clause asks for
+    after its own, on its result (a translation "... in Spanish", a medium it asks to
+    make that its tool does not)."""
 
     clause: Clause
     op: int | None
     score: float
     confidence: float
     candidates: tuple[tuple[int, float], ...]
+    scores: tuple[float, ...] = ()
+    follow: tuple[int, ...] = ()
 
 
 def confidence(kind: str, top: float, runner_up: float) -> float:
@@ -75,7 +80,7 @@ def decompose(
     clauses = parsed.clauses
     if not clauses or not len(graph):
         return []
-    rows = _scores(clauses, graph, matcher)
+    rows, asides, questions = _scores(clauses, graph, matcher)
     fit = _Fit(graph, matcher, type_of or {})
     found: list[SubTask] = []
     for clause in clauses:
@@ -85,6 +90,9 @@ def decompose(
             continue
         sources, targets, plain = fit.resolve(clause)
         scores = rows[clause.position][plain]
+        asked = questions.get(clause.position)
+        if asked is not None and max(scores) < matcher.threshold <= max(asked):
+            scores = asked  # a question none of whose words names a tool: one to answer it
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
         if usable is not None:
             kept = [i for i in ranked if i in usable]
@@ -99,21 +107,31 @@ def decompose(
             continue
         choice = fit.choose(sources, targets, ranked[:8], scores)
         fit.see_op(choice)
-        found.append(SubTask(clause, choice, scores[choice], sure, candidates))
+        follow = fit.follow(choice, targets, scores, asides.get(clause.position), matcher)
+        for then in follow:
+            fit.see_op(then)
+        found.append(
+            SubTask(clause, choice, scores[choice], sure, candidates, tuple(scores), follow)
+        )
     return _merged(found)
 
 
 def _scores(
     clauses: Sequence[Clause], graph: SignatureGraph, matcher: Matcher
-) -> dict[int, tuple[list[float], list[float]]]:
+) -> tuple[
+    dict[int, tuple[list[float], list[float]]], dict[int, list[float]], dict[int, list[float]]
+]:
     """Per clause that asks something (by position), one score per operator for its task
     read with references as "it" and, where it names earlier results, read with their
     nouns (index 1): the larger of the whole text's score and the mean of it and its
     first words' score; with what the user said just before ("I have a sore throat"),
-    also the mean of the text's score and the score of both together. One batch."""
+    also the mean of the text's score and the score of both together. And the scores of
+    each clause's aside ("translate it into Spanish") and of each question about an input
+    it names, read as one to answer ("answer the question about the image: what is the
+    man holding?"). One batch."""
     asking = [c for c in clauses if not c.context]
     if not asking:
-        return {}
+        return {}, {}, {}
     texts: list[str] = []
     for c in asking:
         texts.append(c.task or c.words)
@@ -121,7 +139,13 @@ def _scores(
             texts.append(c.plain)
     heads = [" ".join(strip_polite(t).split()[:HEAD_WORDS]) for t in texts]
     backed = [f"{c.task or c.words}. {c.background}" for c in asking if c.background]
-    scored = matcher.phrase_scores(graph, [*texts, *heads, *backed])
+    aside = [c.aside for c in asking if c.aside]
+    asked = [c for c in asking if c.task.endswith("?") and c.sources]
+    question = [f"answer the question about the {_about(c)}: {c.task}" for c in asked]
+    scored = matcher.phrase_scores(graph, [*texts, *heads, *backed, *aside, *question])
+    tail = scored[len(scored) - len(aside) - len(question) :]
+    asides = dict(zip([c.position for c in asking if c.aside], tail, strict=False))
+    questions = dict(zip([c.position for c in asked], tail[len(aside) :], strict=True))
     n = len(texts)
     extra = iter(scored[2 * n :])
     rows: dict[int, tuple[list[float], list[float]]] = {}
@@ -143,7 +167,12 @@ def _scores(
                 max(r, (w + b) / 2) for r, w, b in zip(variants[0], whole, with_bg, strict=True)
             ]
         rows[clause.position] = (variants[0], variants[-1])
-    return rows
+    return rows, asides, questions
+
+
+def _about(clause: Clause) -> str:
+    """The medium a question is about: its own or carried input, else "text"."""
+    return next((k for k in clause.sources if k in ("image", "audio", "video")), "text")
 
 
 class _Fit:
@@ -160,7 +189,7 @@ class _Fit:
         self.relative = matcher.kind == "lexical"
         self.kind_of = {t: k for k, t in kinds.items() if k in MEDIA}
         self.media = any(k in kinds for k in ("image", "audio", "video"))
-        self.recent: list[str] = ["text"] if "text" in kinds else []
+        self.recent: list[str] = []  # media kinds brought in so far, in order
 
     def kinds(self, types: Sequence[str]) -> set[str]:
         return {self.kind_of[t] for t in types if t in self.kind_of}
@@ -186,11 +215,13 @@ class _Fit:
         targets |= set(unresolved)
         if not sources and clause.refers and self.recent:
             sources = {self.recent[-1]}
+        elif not sources and clause.refers:
+            sources = {"text"}
         return sources, targets, int(bool(unresolved))
 
     def misses(self, sources: set[str], targets: set[str], op: int) -> float:
         """1 for each of: reads none of ``sources`` (less for reading some of them), makes
-        none of ``targets``; 0.5 for needing a medium the request has not brought in."""
+        none of ``targets``, needs a medium the request has not brought in."""
         operator = self.graph.operators[op]
         reads, makes = self.kinds(operator.consumes), self.kinds(operator.produces)
         missed = 0.0
@@ -199,8 +230,45 @@ class _Fit:
         if targets and not targets & makes:
             missed += 1.0
         if any(k != "text" and k not in self.recent for k in reads):
-            missed += 0.5
+            missed += 1.0
         return missed
+
+    def follow(
+        self,
+        choice: int,
+        targets: set[str],
+        scores: Sequence[float],
+        aside: Sequence[float] | None,
+        matcher: Matcher,
+    ) -> tuple[int, ...]:
+        """Operators the clause asks for after ``choice``, on its result: the best match
+        of its aside when that is another tool that reads what ``choice`` makes ("... in
+        Spanish": a translation), then, when the clause asks for a medium its tools do not
+        make ("I'd love to see a picture of what I describe in my recording"), the
+        one-input converter to it that the clause's words favour."""
+        found: list[int] = []
+        ops = self.graph.operators
+        made = self.kinds(ops[choice].produces)
+        if aside is not None:
+            best = max(range(len(aside)), key=lambda i: aside[i])
+            if (
+                best != choice
+                and aside[best] >= matcher.threshold
+                and self.kinds(ops[best].consumes) & made
+            ):
+                found.append(best)
+                made = self.kinds(ops[best].produces)
+        if self.media and targets and not targets & made:
+            converters = [
+                i
+                for i, op in enumerate(ops)
+                if len(set(op.consumes)) == 1
+                and self.kinds(op.consumes) & made
+                and self.kinds(op.produces) & targets
+            ]
+            if converters:
+                found.append(max(converters, key=lambda i: scores[i]))
+        return tuple(found)
 
     def choose(
         self, sources: set[str], targets: set[str], ranked: Sequence[int], scores: Sequence[float]

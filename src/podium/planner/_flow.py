@@ -142,6 +142,7 @@ class _Composer:
             self.inputs[name] = (t, None)
             self.entities.append((-1.0, Ref(t, input=name)))
         self.mentioned = {self.kinds.get(k, k) for c in parsed.clauses for k in c.modalities}
+        self.media = {self.kinds[k] for k in ("image", "audio", "video") if k in self.kinds}
 
     # entities -------------------------------------------------------------------------------
     def named_ref(self, named: Named) -> Ref | None:
@@ -206,6 +207,7 @@ class _Composer:
         task: SubTask | None,
         position: float,
         helper: bool = False,
+        out_at: float | None = None,
     ) -> int:
         node = Node(op, refs, task, helper=helper)
         for k, old in enumerate(self.nodes):
@@ -214,7 +216,7 @@ class _Composer:
         self.nodes.append(node)
         k = len(self.nodes) - 1
         for t in op.produces:
-            self.entities.append((position + 0.5, Ref(t, step=k)))
+            self.entities.append((position + 0.5 if out_at is None else out_at, Ref(t, step=k)))
         return k
 
     def resolve(
@@ -256,6 +258,9 @@ class _Composer:
         ]
         if unused:
             return self.named_ref(unused[0]) or self.new_input(t)
+        bridged = self.bridge(task, op, t, position, used) if self.given is None else None
+        if bridged is not None:
+            return bridged
         if self.given is None and (
             t in self.mentioned or t in self.graph.sources or t in self.kinds.values()
         ):
@@ -280,6 +285,43 @@ class _Composer:
                 result = Ref(t, step=k)
         return result or self.new_input(t)
 
+    def bridge(
+        self, task: SubTask | None, op: Operator, t: str, position: float, used: set[Ref]
+    ) -> Ref | None:
+        """A value of type ``t`` for a tool that reads only ``t``, converted from a medium
+        the request names and no step reads yet ("translate what is said in example.wav":
+        the recording, transcribed), by the one-step converter the clause's words favour.
+        (A tool that reads a medium and a text takes the text from the request: an
+        instruction or a question.)"""
+        if task is None or not task.scores or set(op.consumes) != {t}:
+            return None
+        read = {r for node in self.nodes for refs in node.refs.values() for r in refs} | used
+        own = [self.named_refs.get(n.start) for n in task.clause.named]
+        waiting = [
+            ref
+            for pos, ref in sorted(self.entities, key=lambda e: -e[0])
+            if pos <= position
+            and ref.step is None
+            and ref.input is not None
+            and ref not in read
+            and ref.type != t
+            and ref.type in self.media
+            and self.inputs[ref.input][1] is not None
+        ]
+        waiting.sort(key=lambda ref: ref not in own)
+        for ref in waiting:
+            converters = [
+                i
+                for i, op in enumerate(self.graph.operators)
+                if set(op.consumes) == {ref.type} and t in op.produces
+            ]
+            if converters:
+                best = max(converters, key=lambda i: task.scores[i])
+                op = self.graph.operators[best]
+                k = self.add(op, {ref.type: [ref]}, task, position - 0.25, helper=True)
+                return Ref(t, step=k)
+        return None
+
     def compose(self, tasks: Sequence[SubTask]) -> list[int]:
         """Add every sub-task's step; the index of each sub-task's node."""
         order = _Order(sequenced=any(t.clause.link == "seq" for t in tasks))
@@ -296,6 +338,11 @@ class _Composer:
                 k = self.add(op, refs, task, float(position))
             fresh = k >= before  # a step reused from earlier is not reordered (no cycles)
             self.sibling = refs
+            for n, then in enumerate(task.follow):  # asked after its tool ("... in Spanish")
+                nxt = self.graph.operators[then]
+                at = position + 0.5 + 0.1 * (n + 1)
+                placed.append(k)
+                k = self.add(nxt, self.resolve(task, nxt, at, []), task, at, out_at=at + 0.05)
             reads_steps = any(r.step is not None for rs in refs.values() for r in rs)
             action = all(t in self.graph.sources for t in op.consumes)
             order.place(self.nodes, k, task, ordered=not reads_steps and action and fresh)

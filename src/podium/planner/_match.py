@@ -148,12 +148,12 @@ class EmbeddingMatcher:
 
     def __init__(
         self,
-        threshold: float = 0.4,
+        threshold: float = 0.3,
         ratio: float = 1.0,
         template_threshold: float = 0.85,
         *,
         floor: float = 0.25,
-        margin: float = 0.1,
+        margin: float = 0.05,
         lexical_weight: float = 0.3,
         lexical_scale: float = 3.0,
     ) -> None:

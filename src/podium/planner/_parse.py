@@ -183,7 +183,8 @@ class Clause:
     of the earlier results it names ("the cleaned audio"); ``targets``: kinds it asks to
     make; ``context``: ``personal`` or ``lead`` for a
     clause that asks nothing (its inputs go to the request, or to the clause after it);
-    ``background``: what the user said just before ("I have a sore throat")."""
+    ``background``: what the user said just before ("I have a sore throat"); ``aside``:
+    what it asks besides its task ("translate it into Spanish")."""
 
     text: str
     words: str
@@ -199,6 +200,7 @@ class Clause:
     sources: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     background: str = ""
+    aside: str = ""
 
     @property
     def head(self) -> str:
@@ -295,8 +297,9 @@ def _words_for(named: Named) -> str:
 
 
 def _content(masked: str) -> bool:
-    """Whether a piece has a word of its own (beyond literals and stop words)."""
-    bare = _SLOT.sub(" ", masked).lower()
+    """Whether a piece has a word of its own (beyond literals, earlier results it names
+    and stop words): "... how similar the transcript and the caption are" is one piece."""
+    bare = _cues.BACK.sub(" ", _SLOT.sub(" ", masked)).lower()
     return any(w not in STOPWORDS and not w.isdigit() for w in _WORD.findall(bare))
 
 
@@ -338,8 +341,7 @@ def parse(text: str) -> Parsed:
     masked.append(text[cursor:].replace("\x00", " "))
     body = "".join(masked)
     raw: list[tuple[str, Any, str, int]] = []
-    for s_index, found in enumerate(p for p in _SENTENCE.split(body) if p and p.strip()):
-        asked = found.strip().endswith("?")
+    for s_index, (found, asked) in enumerate(_sentences(body)):
         sentence = found.strip().rstrip(".!?;").strip()
         lead = "seq" if _THEN.match(sentence) else None
         pieces = _pieces(_LEAD.sub("", sentence))
@@ -379,6 +381,10 @@ def _clauses(ordered: list[tuple[str, Any, int]], named: list[Named]) -> list[Cl
         words = _SLOT.sub(lambda m: _words_for(named[int(m.group(1))]), piece)
         words = _BACK.sub(lambda m: "the " + _BACK_KIND.get(m.group(2).lower(), "text"), words)
         context = _cues.context_kind(piece) or ""
+        previous = clauses[-1].context if clauses else ""
+        if not context and previous in ("personal", "social") and link == "and":
+            # "My photo is blurry and dark": a word or two more of what the user says
+            context = previous if _cues.content_words(piece) <= 1 else ""
         asks = " ?" if asked else ""
         task = _cues.task_text(piece, describe, drop) + asks
         plain_task = _cues.task_text(piece, describe, drop, plain=True) + asks
@@ -408,6 +414,7 @@ def _clauses(ordered: list[tuple[str, Any, int]], named: list[Named]) -> list[Cl
             context=context,
             sources=tuple(dict.fromkeys(kinds if context else carried_kinds + kinds)),
             targets=tuple(dict.fromkeys(targets)),
+            aside="" if context else _cues.aside(task),
             background="" if context else background,
         )
         if not context:
@@ -415,6 +422,21 @@ def _clauses(ordered: list[tuple[str, Any, int]], named: list[Named]) -> list[Cl
         background = _cues.task_text(piece, describe, drop) if context == "personal" else ""
         clauses.append(clause)
     return clauses
+
+
+def _sentences(body: str) -> list[tuple[str, bool]]:
+    """The sentences of ``body``, each with whether it asks a question (ends in "?")."""
+    found: list[tuple[str, bool]] = []
+    last = 0
+    for m in [*_SENTENCE.finditer(body), None]:
+        end = len(body) if m is None else m.start()
+        sentence = body[last:end]
+        asked = sentence.rstrip().endswith("?") or (m is not None and "?" in m.group(0))
+        if sentence.strip():
+            found.append((sentence, asked))
+        if m is not None:
+            last = m.end()
+    return found
 
 
 def _reorder(pieces: list[tuple[str, Any, str, int]]) -> list[tuple[str, Any, int]]:

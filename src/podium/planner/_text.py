@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -60,9 +61,25 @@ def stem(word: str) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=65_536)
+def variants(word: str) -> tuple[str, ...]:
+    """The stems a word may meet its relatives under: its :func:`stem`, and for a noun in
+    "-ion" the stem of its verb too ("translation" meets "translate", "summarization"
+    "summarize", "caption" "captioning")."""
+    first = stem(word)
+    found = [first]
+    if word.endswith(("ization", "isation")) and len(word) > 9:
+        found.append(word[:-5])  # summarization -> summariz (summarize -> summariz)
+    elif word.endswith("ation") and len(word) > 8:
+        found.append(word[:-3])  # translation -> translat (translate -> translat)
+    elif word.endswith("ion") and len(word) > 5:
+        found.append(word)  # caption (captioning -> caption)
+    return tuple(dict.fromkeys(found))
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-cased, stemmed content words."""
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    """Lower-cased, stemmed content words (each word's :func:`variants`)."""
+    return [v for w in _WORD.findall(text.lower()) if w not in STOPWORDS for v in variants(w)]
 
 
 def phrases(goal: str) -> list[str]:
