@@ -157,9 +157,13 @@ def context_kind(masked: str) -> str | None:
 
 
 def content_words(masked: str) -> int:
-    """How many words of its own a piece has (beyond literals, stop words, greetings)."""
+    """How many words of its own a piece has (beyond literals, stop words, greetings and
+    the names of media)."""
     words = _BARE.findall(SLOT.sub(" ", masked).lower())
-    return sum(w not in STOPWORDS and w not in _SOCIAL and not w.isdigit() for w in words)
+    return sum(
+        w not in STOPWORDS and w not in _SOCIAL and w not in NOUN_KIND and not w.isdigit()
+        for w in words
+    )
 
 
 def back_kinds(masked: str) -> list[str]:

@@ -34,8 +34,9 @@ CALIBRATION: dict[str, tuple[float, float, float]] = {
     "embedding": (-1.777, 3.089, 15.209),
 }
 HEAD_WEIGHT = 0.5
-PENALTY = {"embedding": 0.15, "lexical": 0.4}
+PENALTY = {"embedding": 0.2, "lexical": 0.5}
 MEDIA = ("image", "audio", "video", "text")
+ANY = "*"  # in a clause's sources: any one of them will do ("it")
 
 
 @dataclass(frozen=True)
@@ -213,10 +214,9 @@ class _Fit:
         unresolved = [k for k in clause.back if k in MEDIA and k not in self.recent]
         sources |= {k for k in clause.back if k in MEDIA and k in self.recent}
         targets |= set(unresolved)
-        if not sources and clause.refers and self.recent:
-            sources = {self.recent[-1]}
-        elif not sources and clause.refers:
-            sources = {"text"}
+        if not sources and clause.refers:
+            # "it", "they": something brought in already (a tool reading none is a miss)
+            sources = {ANY, *self.recent} if self.recent else {"text"}
         return sources, targets, int(bool(unresolved))
 
     def misses(self, sources: set[str], targets: set[str], op: int) -> float:
@@ -225,7 +225,9 @@ class _Fit:
         operator = self.graph.operators[op]
         reads, makes = self.kinds(operator.consumes), self.kinds(operator.produces)
         missed = 0.0
-        if sources:
+        if ANY in sources:
+            missed += 0.0 if sources & reads else 1.0
+        elif sources:
             missed += 1.0 - len(sources & reads) / len(sources)
         if targets and not targets & makes:
             missed += 1.0

@@ -299,7 +299,7 @@ def _words_for(named: Named) -> str:
 def _content(masked: str) -> bool:
     """Whether a piece has a word of its own (beyond literals, earlier results it names
     and stop words): "... how similar the transcript and the caption are" is one piece."""
-    bare = _cues.BACK.sub(" ", _SLOT.sub(" ", masked)).lower()
+    bare = _SLOT.sub(" ", _cues.BACK.sub(" ", masked)).lower()
     return any(w not in STOPWORDS and not w.isdigit() for w in _WORD.findall(bare))
 
 
@@ -381,7 +381,8 @@ def _clauses(ordered: list[tuple[str, Any, int]], named: list[Named]) -> list[Cl
         words = _SLOT.sub(lambda m: _words_for(named[int(m.group(1))]), piece)
         words = _BACK.sub(lambda m: "the " + _BACK_KIND.get(m.group(2).lower(), "text"), words)
         context = _cues.context_kind(piece) or ""
-        previous = clauses[-1].context if clauses else ""
+        same = bool(clauses) and clauses[-1].sentence == s_index
+        previous = clauses[-1].context if same else ""
         if not context and previous in ("personal", "social") and link == "and":
             # "My photo is blurry and dark": a word or two more of what the user says
             context = previous if _cues.content_words(piece) <= 1 else ""
