@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -90,7 +91,9 @@ def decompose(
             found.append(SubTask(clause, None, 0.0, 0.0, ()))
             continue
         sources, targets, plain = fit.resolve(clause)
-        scores = rows[clause.position][plain]
+        scores = rows[clause.position]
+        if plain and clause.plain != clause.task:
+            scores = _plain(clause, graph, matcher)
         asked = questions.get(clause.position)
         if asked is not None and max(scores) < matcher.threshold <= max(asked):
             scores = asked  # a question none of whose words names a tool: one to answer it
@@ -119,13 +122,10 @@ def decompose(
 
 def _scores(
     clauses: Sequence[Clause], graph: SignatureGraph, matcher: Matcher
-) -> tuple[
-    dict[int, tuple[list[float], list[float]]], dict[int, list[float]], dict[int, list[float]]
-]:
+) -> tuple[dict[int, list[float]], dict[int, list[float]], dict[int, list[float]]]:
     """Per clause that asks something (by position), one score per operator for its task
-    read with references as "it" and, where it names earlier results, read with their
-    nouns (index 1): the larger of the whole text's score and the mean of it and its
-    first words' score; with what the user said just before ("I have a sore throat"),
+    (references read as "it"): the larger of the whole text's score and the mean of it
+    and its first words' score; with what the user said just before ("I have a sore throat"),
     also the mean of the text's score and the score of both together. And the scores of
     each clause's aside ("translate it into Spanish") and of each question about an input
     it names, read as one to answer ("answer the question about the image: what is the
@@ -133,42 +133,48 @@ def _scores(
     asking = [c for c in clauses if not c.context]
     if not asking:
         return {}, {}, {}
-    texts: list[str] = []
-    for c in asking:
-        texts.append(c.task or c.words)
-        if c.back and c.plain != c.task:
-            texts.append(c.plain)
-    heads = [" ".join(strip_polite(t).split()[:HEAD_WORDS]) for t in texts]
+    texts = [c.task or c.words for c in asking]
     backed = [f"{c.task or c.words}. {c.background}" for c in asking if c.background]
     aside = [c.aside for c in asking if c.aside]
     asked = [c for c in asking if c.task.endswith("?") and c.sources]
     question = [f"answer the question about the {_about(c)}: {c.task}" for c in asked]
+    n = len(texts)
+    heads = [t[slice(*head_span(t))] for t in texts]
     scored = matcher.phrase_scores(graph, [*texts, *heads, *backed, *aside, *question])
     tail = scored[len(scored) - len(aside) - len(question) :]
     asides = dict(zip([c.position for c in asking if c.aside], tail, strict=False))
     questions = dict(zip([c.position for c in asked], tail[len(aside) :], strict=True))
-    n = len(texts)
     extra = iter(scored[2 * n :])
-    rows: dict[int, tuple[list[float], list[float]]] = {}
-    k = 0
-    for clause in asking:
-        variants = []
-        for _ in range(2 if clause.back and clause.plain != clause.task else 1):
-            whole, head = scored[k], scored[n + k]
-            variants.append(
-                [
-                    max(w, HEAD_WEIGHT * h + (1 - HEAD_WEIGHT) * w)
-                    for w, h in zip(whole, head, strict=True)
-                ]
-            )
-            k += 1
+    rows: dict[int, list[float]] = {}
+    for k, clause in enumerate(asking):
+        row = _with_head(scored[k], scored[n + k])
         if clause.background:
-            whole, with_bg = scored[k - len(variants)], next(extra)
-            variants[0] = [
-                max(r, (w + b) / 2) for r, w, b in zip(variants[0], whole, with_bg, strict=True)
-            ]
-        rows[clause.position] = (variants[0], variants[-1])
+            row = [max(r, (w + b) / 2) for r, w, b in zip(row, scored[k], next(extra), strict=True)]
+        rows[clause.position] = row
     return rows, asides, questions
+
+
+def _with_head(whole: Sequence[float], head: Sequence[float]) -> list[float]:
+    """The larger of a text's score and the mean of it and its first words' score."""
+    return [
+        max(w, HEAD_WEIGHT * h + (1 - HEAD_WEIGHT) * w) for w, h in zip(whole, head, strict=True)
+    ]
+
+
+def _plain(clause: Clause, graph: SignatureGraph, matcher: Matcher) -> list[float]:
+    """The clause's scores read with the nouns of the results it names ("download the
+    image that the link points to"), when nothing earlier made such a result."""
+    head = clause.plain[slice(*head_span(clause.plain))]
+    whole, first = matcher.phrase_scores(graph, [clause.plain, head])
+    return _with_head(whole, first)
+
+
+def head_span(task: str) -> tuple[int, int]:
+    """Where a task's first words after any politeness are (``HEAD_WORDS`` of them)."""
+    rest = strip_polite(task)
+    start = len(task) - len(rest) if rest and task.endswith(rest) else 0
+    words = list(re.finditer(r"\S+", task[start:]))[:HEAD_WORDS]
+    return (start, start + words[-1].end()) if words else (0, len(task))
 
 
 def _about(clause: Clause) -> str:

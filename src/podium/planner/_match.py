@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -156,8 +157,10 @@ class EmbeddingMatcher:
         margin: float = 0.05,
         lexical_weight: float = 0.3,
         lexical_scale: float = 3.0,
+        backend: str | None = None,
     ) -> None:
         self.threshold = threshold
+        self.backend = backend or os.environ.get("PODIUM_PLANNER_ENCODER", "onnx")
         self.ratio = ratio
         self.floor = floor
         self.margin = margin
@@ -168,15 +171,34 @@ class EmbeddingMatcher:
         self._model: Any = None
         self._index: tuple[int, _Passages] | None = None
 
-    def encode(self, texts: Sequence[str]) -> Any:
-        """Unit-length embeddings, one row per text (a numpy array)."""
+    def _backend(self) -> Any:
+        """The ONNX encoder (exported on first use), or the sentence-transformers model
+        when that cannot be had or ``backend`` says ``torch``."""
         if self._model is None:
             from podium.adapters._embedding import load_model, resolve_model_path
+            from podium.planner import _encoder
 
-            _quiet_transformers()
-            self._model = load_model(resolve_model_path(EMBEDDING_MODEL))
+            path = resolve_model_path(EMBEDDING_MODEL)
+            found = (
+                _encoder.load(path, int8=self.backend == "onnx-int8")
+                if self.backend != "torch"
+                else None
+            )
+            if found is None:
+                _quiet_transformers()
+                found = load_model(path)
+            self._model = found
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """Unit-length embeddings, one row per text (a numpy array)."""
+        from podium.planner._encoder import OnnxEncoder
+
+        model = self._backend()
+        if isinstance(model, OnnxEncoder):
+            return model.encode(texts)
         with _one_thread(len(texts) <= SMALL_BATCH):
-            return self._model.encode(
+            return model.encode(
                 list(texts),
                 convert_to_numpy=True,
                 normalize_embeddings=True,
@@ -202,10 +224,14 @@ class EmbeddingMatcher:
         return self._index[1]
 
     def phrase_scores(self, graph: SignatureGraph, texts: Sequence[str]) -> list[list[float]]:
+        return self._fused(graph, texts, self.cached(texts))
+
+    def _fused(
+        self, graph: SignatureGraph, texts: Sequence[str], vectors: Any
+    ) -> list[list[float]]:
         import numpy as np
 
-        passages = self._vectors(graph)
-        dense = passages.scores(self.cached(texts))
+        dense = self._vectors(graph).scores(vectors)
         if self.lexical_weight:
             lexical = np.asarray(self._lexical.phrase_scores(graph, texts), dtype=np.float64)
             dense = dense + self.lexical_weight * lexical / (lexical + self.lexical_scale)
