@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,15 @@ def graph_path(model_dir: Path, directory: Path) -> Path:
 def export(model_dir: Path, path: Path) -> None:
     """Export the transformer in ``model_dir`` to an ONNX graph at ``path`` (atomically:
     a partial file never takes the final name)."""
+    with warnings.catch_warnings():  # the tracer's notes are for model authors, not users
+        warnings.simplefilter("ignore")
+        _export(model_dir, path)
+
+
+def _export(model_dir: Path, path: Path) -> None:
     torch = importlib.import_module("torch")
     transformers = importlib.import_module("transformers")
+    importlib.import_module("transformers.utils.logging").disable_progress_bar()
     model = transformers.AutoModel.from_pretrained(str(model_dir), local_files_only=True)
     model.eval()
 
@@ -102,7 +110,10 @@ def quantize(path: Path, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
     os.close(fd)
     try:
-        quantization.quantize_dynamic(str(path), tmp, weight_type=quantization.QuantType.QInt8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantization.quantize_dynamic(str(path), tmp, weight_type=quantization.QuantType.QInt8)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

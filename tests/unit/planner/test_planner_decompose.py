@@ -181,3 +181,72 @@ def test_a_step_asked_for_twice_is_one_step_and_makes_no_cycle() -> None:
         options=LEXICAL,
     )
     assert [(s.id, s.after) for s in plan.why.steps] == [("intent", ()), ("reply", ("intent",))]
+
+
+# Over the second evaluation's catalogues (tests/planner_eval2), still lexical.
+
+
+@pytest.fixture(scope="module")
+def hf() -> Planner:
+    return harness.planner_for("hf-tasks")
+
+
+@pytest.fixture(scope="module")
+def multimedia() -> Planner:
+    return harness.planner_for("multimedia")
+
+
+@pytest.fixture(scope="module")
+def daily() -> Planner:
+    return harness.planner_for("daily-life")
+
+
+def test_what_the_user_has_is_an_input_not_a_step(hf: Planner) -> None:
+    nodes, _, plan = graph_of(
+        hf, "Hi! I have a photo 'example.jpg' of a street. Please detect the objects in it."
+    )
+    assert nodes == {"object-detection"}
+    assert plan.document["inputs"]["example_jpg"]["default"] == "example.jpg"
+
+
+def test_a_tool_that_reads_only_text_gets_it_from_a_named_medium(multimedia: Planner) -> None:
+    nodes, edges, _ = graph_of(multimedia, "Translate the speech in 'example.wav' into English")
+    assert nodes == {"audio-to-text", "text-translator"}
+    assert edges == {("audio-to-text", "text-translator")}
+
+
+def test_a_language_the_clause_asks_for_adds_a_translation(multimedia: Planner) -> None:
+    nodes, edges, _ = graph_of(multimedia, "Transcribe 'example.wav' in Spanish")
+    assert nodes == {"audio-to-text", "text-translator"}
+    assert edges == {("audio-to-text", "text-translator")}
+
+
+def test_a_medium_asked_for_that_the_tool_does_not_make_adds_a_converter(
+    multimedia: Planner,
+) -> None:
+    nodes, edges, _ = graph_of(multimedia, "Extract the text in 'example.png' as speech")
+    assert nodes == {"image-to-text", "text-to-audio"}
+    assert edges == {("image-to-text", "text-to-audio")}
+
+
+def test_a_tool_that_declares_no_output_type_is_planned(hf: Planner) -> None:
+    nodes, _, plan = graph_of(hf, "How similar are 'a red car' and 'a crimson automobile'?")
+    assert nodes == {"sentence-similarity"}
+    assert plan.document["outputs"]
+
+
+def test_api_calls_in_a_told_sequence_follow_each_other_and_join_on_both(daily: Planner) -> None:
+    _, edges, _ = graph_of(
+        daily,
+        "Book a flight from Paris to Rome on 2023-05-12, book the hotel 'Hilton' for the same "
+        "date, and finally send an SMS to 555-0100.",
+    )
+    assert edges == {("book-flight", "book-hotel"), ("book-hotel", "send-sms")}
+    _, edges, _ = graph_of(
+        daily,
+        "Get the weather in Miami on 2023-12-24 and the news about hurricanes, then email both "
+        "to family@example.com.",
+    )
+    assert edges == {("get-weather", "send-email"), ("get-news-for-topic", "send-email")}
+    _, edges, _ = graph_of(daily, "Pay my electricity bill and also call 555-1212.")
+    assert edges == set()
