@@ -1,10 +1,12 @@
 """Fit the planner's confidence calibration on the evaluation's tuning split.
 
-For every clause of every tuning request (tests/planner_eval/cases_tuning.yaml), the best
-operator's score and its margin over the runner-up are paired with whether that operator
-is one the case expects; a logistic regression of that outcome on (score, margin) gives
-``podium.planner._decompose.CALIBRATION``. Prints the coefficients, the Brier score beside
-that of a constant, and a reliability table (mean predicted vs observed, per quarter).
+For every clause that asks something, of every tuning request of both evaluations
+(tests/planner_eval*/cases_tuning.yaml), the best operator's score and its margin over
+the runner-up are paired with whether the operator chosen (or, for a clause left without
+one, its best) is one the case expects; a logistic regression of that outcome on (score,
+margin) gives ``podium.planner._decompose.CALIBRATION``. Prints the coefficients, the
+Brier score beside that of a constant, and a reliability table (mean predicted vs
+observed, per quarter).
 
     python benchmarks/planner_calibrate.py
 """
@@ -31,18 +33,20 @@ from podium.planner._parse import parse
 def clauses(kind: str) -> tuple[np.ndarray, np.ndarray]:
     features, labels = [], []
     planners: dict[str, Planner] = {}
-    for case in harness.cases("tuning"):
+    every = [c for suite in harness.SUITES for c in harness.cases("tuning", suite)]
+    for case in every:
         name = case["catalogue"]
         planner = planners.get(name) or planners.setdefault(name, harness.planner_for(name))
         graph = planner.graph()
         for task in decompose(
             parse(case["request"]), graph, planner.matcher(kind), None, type_map(graph)
         ):
-            if not task.candidates:
+            if not task.candidates:  # a clause that asks nothing
                 continue
             top = task.candidates[0][1]
             runner_up = task.candidates[1][1] if len(task.candidates) > 1 else 0.0
-            tool = graph.operators[task.candidates[0][0]].providers[0].name
+            chosen = task.op if task.op is not None else task.candidates[0][0]
+            tool = graph.operators[chosen].providers[0].name
             features.append([top, top - runner_up])
             labels.append(1.0 if tool in case["nodes"] else 0.0)
     return np.array(features), np.array(labels)
