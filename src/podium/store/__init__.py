@@ -8,6 +8,7 @@ from podium.store._json import dumps as encode_json
 from podium.store._memory import MemoryStore
 from podium.store._protocol import (
     Decision,
+    Delta,
     Event,
     ModelRecord,
     Quarantined,
@@ -15,6 +16,7 @@ from podium.store._protocol import (
     RunFilter,
     RunRecord,
     Store,
+    Tokens,
 )
 from podium.store._sql import SqlStore
 
@@ -31,6 +33,7 @@ def open_store(url: str | None, *, synchronous: str = "NORMAL") -> Store:
 
 __all__ = [
     "Decision",
+    "Delta",
     "Event",
     "MemoryStore",
     "ModelRecord",
@@ -40,6 +43,7 @@ __all__ = [
     "RunRecord",
     "SqlStore",
     "Store",
+    "Tokens",
     "encode_json",
     "open_store",
 ]

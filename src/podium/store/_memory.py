@@ -15,12 +15,14 @@ from podium.errors import LeaseLostError, StoreError
 from podium.store._json import dumps as _dumps
 from podium.store._protocol import (
     Decision,
+    Delta,
     Event,
     ModelRecord,
     Quarantined,
     RunBrief,
     RunFilter,
     RunRecord,
+    Tokens,
 )
 from podium.store._tables import OPEN_STATUSES, SETTLED_STATUSES, runs_table
 
@@ -58,6 +60,9 @@ class MemoryStore:
         self._cache: dict[str, JSONObject] = {}
         self._documents: dict[str, dict[str, JSONObject]] = {}
         self._definitions: dict[str, str] = {}
+        # kind -> key -> name -> (value, changed at)
+        self._counters: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated at)
         self._lock = threading.Lock()
 
     def put_model(self, record: ModelRecord) -> None:
@@ -207,6 +212,44 @@ class MemoryStore:
 
     def delete_document(self, kind: str, key: str) -> None:
         self._documents.get(kind, {}).pop(key, None)
+
+    def add_counters(self, kind: str, deltas: Sequence[Delta]) -> None:
+        now = time.time()
+        with self._lock:
+            book = self._counters.setdefault(kind, {})
+            for d in deltas:
+                names = book.setdefault(d.key, {})
+                found = names.get(d.name)
+                if found is None:
+                    value = d.value
+                elif d.blend is None:
+                    value = found[0] + d.value
+                else:
+                    value = found[0] + d.blend * (d.value - found[0])
+                names[d.name] = (value, now)
+
+    def counters(
+        self, kind: str, *, since: float = 0.0
+    ) -> tuple[dict[str, dict[str, float]], float]:
+        with self._lock:
+            now = time.time()
+            found: dict[str, dict[str, float]] = {}
+            for key, names in self._counters.get(kind, {}).items():
+                for name, (value, at) in names.items():
+                    if at > since:
+                        found.setdefault(key, {})[name] = value
+            return found, now
+
+    def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
+        with self._lock:
+            now = time.time()
+            tokens, updated = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + max(now - updated, 0.0) * per_s)
+            granted = max(0, min(int(want), int(tokens)))
+            tokens -= granted
+            self._buckets[key] = (tokens, now)
+        wait = 0.0 if granted >= want or tokens >= 1.0 else (1.0 - tokens) / per_s
+        return Tokens(granted, wait)
 
     def cache_get(self, key: str) -> JSONObject | None:
         value = self._cache.get(key)

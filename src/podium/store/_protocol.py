@@ -110,6 +110,28 @@ class Quarantined:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A change to one shared counter (see :meth:`Store.add_counters`): ``value`` is added,
+    or, with ``blend``, the counter moves that share of the way toward ``value`` (a mean
+    merged batch by batch; ``blend=1`` sets it). A counter not there yet starts at ``value``.
+    """
+
+    key: str
+    name: str
+    value: float
+    blend: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """What :meth:`Store.take_tokens` gave: ``granted`` tokens, and when fewer than asked,
+    how long until the bucket holds a whole one again."""
+
+    granted: int
+    wait_s: float = 0.0
+
+
 @dataclass(frozen=True)
 class ModelRecord:
     """A stored model manifest."""
@@ -185,6 +207,25 @@ class Store(Protocol):
     def get_document(self, kind: str, key: str) -> JSONObject | None: ...
     def documents(self, kind: str) -> dict[str, JSONObject]: ...
     def delete_document(self, kind: str, key: str) -> None: ...
+
+    # shared live state: numbers that several processes change at once
+    def add_counters(self, kind: str, deltas: Sequence[Delta]) -> None:
+        """Apply every delta atomically, in one transaction: concurrent writers' deltas all
+        count (none is lost to another's write)."""
+        ...
+
+    def counters(
+        self, kind: str, *, since: float = 0.0
+    ) -> tuple[dict[str, dict[str, float]], float]:
+        """The counters of ``kind`` changed after ``since`` (the database's clock), as
+        ``{key: {name: value}}``, and the database's clock when read (for the next ``since``,
+        less a margin for transactions still committing)."""
+        ...
+
+    def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
+        """Take up to ``want`` whole tokens from the bucket ``key`` (refilled at ``per_s`` a
+        second, holding at most ``burst``) in one atomic step shared by every process."""
+        ...
 
     # cache
     def cache_get(self, key: str) -> JSONObject | None: ...

@@ -17,14 +17,19 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from podium._types import JSONObject
 from podium.errors import DatabaseFileError, LeaseLostError, StoreError
 from podium.store._json import dumps as _dumps
+from podium.store._live import LiveSql
+from podium.store._migrate import upgrade
+from podium.store._pg import PgWriter
 from podium.store._protocol import (
     Decision,
+    Delta,
     Event,
     ModelRecord,
     Quarantined,
     RunBrief,
     RunFilter,
     RunRecord,
+    Tokens,
 )
 from podium.store._sqlite import SqliteWriter
 from podium.store._tables import (
@@ -36,7 +41,6 @@ from podium.store._tables import (
     decisions_table,
     documents_table,
     events_table,
-    metadata,
     models_table,
     quarantine_table,
     runs_table,
@@ -94,8 +98,18 @@ class SqlStore:
                     cursor.close()
 
                 event.listen(self._engine, "connect", pragmas)
-            _create_schema(self._engine)
+            where = str(self._path) if self._path is not None else self._safe_url()
+            upgrade(self._engine, where)
             self._conn: Connection = self._engine.connect()
+            dialect = self._engine.dialect
+            self._live = LiveSql(dialect.name) if dialect.name in ("sqlite", "postgresql") else None
+            self._lock = threading.Lock()
+            self._fast = SqliteWriter(self._conn, self._lock) if self._sqlite else None
+            self._pg = (
+                PgWriter(self._engine, self._lock)
+                if dialect.name == "postgresql" and dialect.driver == "psycopg"
+                else None
+            )
         except SQLAlchemyError as exc:
             if self._path is not None and isinstance(getattr(exc, "orig", None), sqlite3.Error):
                 raise DatabaseFileError(
@@ -103,8 +117,6 @@ class SqlStore:
                     file=str(self._path),
                 ) from None
             raise StoreError(f"cannot open database {self._safe_url()}: {reason(exc)}") from None
-        self._lock = threading.Lock()
-        self._fast = SqliteWriter(self._conn, self._lock) if self._sqlite else None
 
     def _safe_url(self) -> str:
         return (
@@ -194,6 +206,9 @@ class SqlStore:
         if self._fast is not None:
             self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
             return
+        if self._pg is not None:
+            self._pg.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
+            return
         statements: list[Any] = [(runs_table.insert(), row)]
         if events:
             statements.append(
@@ -233,6 +248,11 @@ class SqlStore:
             tuples = [self._event_tuple(run_id, e) for e in events]
             self._fast.append(run_id, tuples, _encode_update(update), fence)
             return list(events)
+        if self._pg is not None:
+            if events or update or fence is not None:
+                tuples = [self._event_tuple(run_id, e) for e in events]
+                self._pg.append(run_id, tuples, _encode_update(update), fence)
+            return list(events)
         values = _encode_update(update) or {}
         rows = [self._event_row(run_id, e) for e in events]
         if not rows and not values and fence is None:
@@ -261,6 +281,8 @@ class SqlStore:
         return list(events)
 
     def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
+        if self._pg is not None:
+            return self._pg.claim(run_id, owner, expected, now)
         claimed = expected + 1
         stmt = (
             _run_where(run_id)
@@ -272,6 +294,8 @@ class SqlStore:
         return claimed if count == 1 else None
 
     def heartbeat(self, run_id: str, *, fence: int, now: float) -> bool:
+        if self._pg is not None:
+            return self._pg.heartbeat(run_id, fence, now)
         stmt = (
             _run_where(run_id)
             .where(func.coalesce(runs_table.c.claim, 0) == fence)
@@ -288,14 +312,18 @@ class SqlStore:
         return self._run_record(rows[0]) if rows else None
 
     def run_brief(self, run_id: str) -> RunBrief | None:
-        t = runs_table
-        rows = self._read(
-            select(t.c.status, t.c.owner, t.c.heartbeat, t.c.claim).where(t.c.run_id == run_id)
-        )
-        if not rows:
+        if self._pg is not None:
+            found = self._pg.brief(run_id)
+        else:
+            t = runs_table
+            rows = self._read(
+                select(t.c.status, t.c.owner, t.c.heartbeat, t.c.claim).where(t.c.run_id == run_id)
+            )
+            found = tuple(rows[0]) if rows else None
+        if found is None:
             return None
-        r = rows[0]
-        return RunBrief(r.status, r.owner, r.heartbeat, r.claim or 0)
+        status, owner, heartbeat, claim = found
+        return RunBrief(status, owner, heartbeat, claim or 0)
 
     def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
         t = runs_table
@@ -432,6 +460,42 @@ class SqlStore:
         t = documents_table
         self._write((t.delete().where(t.c.kind == kind, t.c.key == key), None))
 
+    # shared live state -----------------------------------------------------------------------
+    def _live_sql(self) -> LiveSql:
+        if self._live is None:
+            raise StoreError(f"no shared live state on {self._engine.dialect.name}")
+        return self._live
+
+    def add_counters(self, kind: str, deltas: Sequence[Delta]) -> None:
+        if not deltas:
+            return
+        live = self._live_sql()
+        self._write((live.upsert, live.delta_rows(kind, deltas)))
+
+    def counters(
+        self, kind: str, *, since: float = 0.0
+    ) -> tuple[dict[str, dict[str, float]], float]:
+        live = self._live_sql()
+        with self._lock:
+            try:
+                found = live.read(self._conn, kind, since)
+                self._conn.commit()
+                return found
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database read failed: {reason(exc)}") from None
+
+    def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
+        live = self._live_sql()
+        with self._lock:
+            try:
+                tokens = live.take_tokens(self._conn, key, want, per_s, burst)
+                self._conn.commit()
+                return tokens
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database write failed: {reason(exc)}") from None
+
     # cache -----------------------------------------------------------------------------------
     def cache_get(self, key: str) -> JSONObject | None:
         rows = self._read(select(cache_table.c.value).where(cache_table.c.key == key))
@@ -443,6 +507,8 @@ class SqlStore:
         )
 
     def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
         with self._lock:
             self._conn.close()
             self._engine.dispose()
@@ -467,35 +533,3 @@ def _empty_and_settled(path: Path) -> bool:
     except OSError:
         return False
     return info.st_size == 0 and time.time() - info.st_mtime > 2.0
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables and columns. Two processes opening a new store at once may
-    race to create a table: the loser finds it made and goes on."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    for attempt in range(5):
-        try:
-            metadata.create_all(engine)
-            _add_missing_columns(engine)
-            return
-        except (OperationalError, ProgrammingError, IntegrityError) as exc:
-            text = reason(exc).lower()
-            racing = "already exists" in text or "duplicate" in text or "locked" in text
-            if attempt == 4 or not racing:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Add columns a newer Podium defines to tables an older one created (nullable only)."""
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
