@@ -110,7 +110,13 @@ class SqlStore:
                 if dialect.name == "postgresql" and dialect.driver == "psycopg"
                 else None
             )
-        except SQLAlchemyError as exc:
+        except BaseException as exc:
+            if hasattr(self, "_conn"):
+                self._conn.close()
+            if hasattr(self, "_engine"):
+                self._engine.dispose()  # nothing left open by a store that did not open
+            if not isinstance(exc, SQLAlchemyError):
+                raise
             if self._path is not None and isinstance(getattr(exc, "orig", None), sqlite3.Error):
                 raise DatabaseFileError(
                     f"cannot use this file as a Podium database: {reason(exc)}",
