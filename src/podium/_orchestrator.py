@@ -320,6 +320,7 @@ class Orchestrator:
         connection if this object opened it."""
         self._loops.run_here(self.adapters.env.close_http)
         self._finalizer()
+        self.router.close()  # its last statistics go to the store before the store closes
         self.adapters.env.threads.shutdown(wait=False, cancel_futures=True)
         if self._owns_store:
             self.store.close()

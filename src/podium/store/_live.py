@@ -61,10 +61,10 @@ class LiveSql:
 
     @staticmethod
     def delta_rows(kind: str, deltas: Sequence[Delta]) -> list[dict[str, Any]]:
-        """Parameters for :attr:`upsert`, in key order (so that concurrent transactions
-        take their row locks in one order and never deadlock)."""
+        """Parameters for :attr:`upsert` (to be run in key order, so that concurrent
+        transactions take their row locks in one order and never deadlock)."""
         rows = []
-        for d in sorted(deltas, key=lambda d: (d.key, d.name)):
+        for d in deltas:
             keep, take = (1.0, 1.0) if d.blend is None else (1.0 - d.blend, d.blend)
             rows.append(
                 {
@@ -77,10 +77,6 @@ class LiveSql:
                 }
             )
         return rows
-
-    def add(self, conn: Connection, kind: str, deltas: Sequence[Delta]) -> None:
-        if deltas:
-            conn.execute(self.upsert, self.delta_rows(kind, deltas))
 
     def read(
         self, conn: Connection, kind: str, since: float

@@ -6,7 +6,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -213,20 +213,26 @@ class MemoryStore:
     def delete_document(self, kind: str, key: str) -> None:
         self._documents.get(kind, {}).pop(key, None)
 
-    def add_counters(self, kind: str, deltas: Sequence[Delta]) -> None:
+    def add_counters(self, changes: Mapping[str, Sequence[Delta]]) -> None:
         now = time.time()
         with self._lock:
-            book = self._counters.setdefault(kind, {})
-            for d in deltas:
-                names = book.setdefault(d.key, {})
-                found = names.get(d.name)
-                if found is None:
-                    value = d.value
-                elif d.blend is None:
-                    value = found[0] + d.value
-                else:
-                    value = found[0] + d.blend * (d.value - found[0])
-                names[d.name] = (value, now)
+            for kind, deltas in changes.items():
+                self._add_counters(self._counters.setdefault(kind, {}), deltas, now)
+
+    @staticmethod
+    def _add_counters(
+        book: dict[str, dict[str, tuple[float, float]]], deltas: Sequence[Delta], now: float
+    ) -> None:
+        for d in deltas:
+            names = book.setdefault(d.key, {})
+            found = names.get(d.name)
+            if found is None:
+                value = d.value
+            elif d.blend is None:
+                value = found[0] + d.value
+            else:
+                value = found[0] + d.blend * (d.value - found[0])
+            names[d.name] = (value, now)
 
     def counters(
         self, kind: str, *, since: float = 0.0

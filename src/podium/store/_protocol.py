@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -209,8 +209,8 @@ class Store(Protocol):
     def delete_document(self, kind: str, key: str) -> None: ...
 
     # shared live state: numbers that several processes change at once
-    def add_counters(self, kind: str, deltas: Sequence[Delta]) -> None:
-        """Apply every delta atomically, in one transaction: concurrent writers' deltas all
+    def add_counters(self, changes: Mapping[str, Sequence[Delta]]) -> None:
+        """Apply the deltas of every kind in one transaction: concurrent writers' deltas all
         count (none is lost to another's write)."""
         ...
 

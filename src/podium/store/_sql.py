@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -472,11 +472,12 @@ class SqlStore:
             raise StoreError(f"no shared live state on {self._engine.dialect.name}")
         return self._live
 
-    def add_counters(self, kind: str, deltas: Sequence[Delta]) -> None:
-        if not deltas:
-            return
+    def add_counters(self, changes: Mapping[str, Sequence[Delta]]) -> None:
         live = self._live_sql()
-        self._write((live.upsert, live.delta_rows(kind, deltas)))
+        rows = [row for kind, deltas in changes.items() for row in live.delta_rows(kind, deltas)]
+        if rows:
+            rows.sort(key=lambda r: (r["kind"], r["key"], r["name"]))  # one lock order: no deadlock
+            self._write((live.upsert, rows))
 
     def counters(
         self, kind: str, *, since: float = 0.0

@@ -419,29 +419,30 @@ def test_pre_encoded_event_data_is_stored_as_given(store: Store) -> None:
 
 def test_counters_add_blend_and_set(store: Store) -> None:
     assert store.counters("stats")[0] == {}
-    store.add_counters("stats", [Delta("a|x", "calls", 2.0), Delta("a|x", "ewma", 10.0, 0.5)])
+    store.add_counters({"stats": [Delta("a|x", "calls", 2.0), Delta("a|x", "ewma", 10.0, 0.5)]})
     store.add_counters(
-        "stats",
-        [
-            Delta("a|x", "calls", 3.0),
-            Delta("a|x", "ewma", 20.0, 0.5),  # halfway from 10 to 20
-            Delta("a|x", "state", 7.0, 1.0),  # blend 1: set
-            Delta("b|x", "calls", 1.0),
-        ],
+        {
+            "stats": [
+                Delta("a|x", "calls", 3.0),
+                Delta("a|x", "ewma", 20.0, 0.5),  # halfway from 10 to 20
+                Delta("a|x", "state", 7.0, 1.0),  # blend 1: set
+                Delta("b|x", "calls", 1.0),
+            ],
+            "other": [Delta("a|x", "calls", 100.0)],
+        }
     )
-    store.add_counters("other", [Delta("a|x", "calls", 100.0)])
-    store.add_counters("stats", [])
+    store.add_counters({"stats": []})
     found, _ = store.counters("stats")
     assert found == {"a|x": {"calls": 5.0, "ewma": 15.0, "state": 7.0}, "b|x": {"calls": 1.0}}
     assert store.counters("other")[0] == {"a|x": {"calls": 100.0}}
 
 
 def test_counters_read_since_a_time(store: Store) -> None:
-    store.add_counters("stats", [Delta("a", "calls", 1.0), Delta("b", "calls", 1.0)])
+    store.add_counters({"stats": [Delta("a", "calls", 1.0), Delta("b", "calls", 1.0)]})
     _, clock = store.counters("stats")
     assert store.counters("stats", since=clock)[0] == {}
     time.sleep(0.01)  # SQLite's clock counts milliseconds
-    store.add_counters("stats", [Delta("b", "calls", 1.0)])
+    store.add_counters({"stats": [Delta("b", "calls", 1.0)]})
     changed, later = store.counters("stats", since=clock)
     assert changed == {"b": {"calls": 2.0}} and later >= clock
     assert set(store.counters("stats", since=0.0)[0]) == {"a", "b"}
