@@ -100,7 +100,12 @@ class LiveSync:
 
     def load(self) -> None:
         """Read everything shared, and replay the event log's unpushed calls if no other
-        process is alive to push its own."""
+        process is alive to push its own.
+
+        This process says it is alive before it looks for others, and makes no call before
+        it has loaded: of two starting together, at most the first replays, and only calls
+        that the second cannot have made.
+        """
         self._pull()
         store, router = self.store, self.router
         sessions, _ = store.counters(SESSIONS)
@@ -108,6 +113,10 @@ class LiveSync:
         if not sessions:
             legacy = store.get_document(STATS, _LEGACY_WATERMARK)
             mark = float(legacy["ts"]) if legacy else 0.0
+        now = time.time()
+        store.add_counters({SESSIONS: self._session(now, now)})
+        self._alive_at = now
+        sessions, _ = store.counters(SESSIONS)
         others = [key for key, s in sessions.items() if key != self.session and _alive(key, s)]
         if not others:
             with router.mutex:
@@ -116,6 +125,12 @@ class LiveSync:
                 self.sync(pull=False)  # the next process to start sees them pushed
         router.bandit.load_contexts(store.documents(CONTEXTS))
         router.cascades.load(store)
+
+    def _session(self, pushed_until: float, alive_at: float) -> list[Delta]:
+        return [
+            Delta(self.session, "pushed_until", pushed_until, 1.0),
+            Delta(self.session, "alive_at", alive_at, 1.0),
+        ]
 
     # the hot path's requests (called under the router's lock) -----------------------------
     def ask_tokens(self, bucket: SharedBucket) -> None:
@@ -152,11 +167,7 @@ class LiveSync:
             ]
             pushing = any(changes.values())
             if pushing or leaving or cut_at - self._alive_at > HEARTBEAT_S:
-                alive = 0.0 if leaving else cut_at
-                changes[SESSIONS] = [
-                    Delta(self.session, "pushed_until", cut_at, 1.0),
-                    Delta(self.session, "alive_at", alive, 1.0),
-                ]
+                changes[SESSIONS] = self._session(cut_at, 0.0 if leaving else cut_at)
             try:
                 store.add_counters(changes)
                 for key, state in contexts.items():
