@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,19 @@ def cli(tmp_path: Path) -> Cli:
     done = runner("models", "register", str(FIXTURES / "models.yaml"))
     assert done.returncode == 0, done.stderr
     return runner
+
+
+@pytest.fixture
+def pg_cli(tmp_path: Path) -> Iterator[Cli]:
+    """Like ``cli``, with the store in a PostgreSQL schema of its own (PODIUM_DATABASE_URL)."""
+    from pgtest import fresh_schema
+
+    with fresh_schema("e2e") as url:
+        runner = Cli(tmp_path)
+        runner.env["PODIUM_DATABASE_URL"] = url
+        done = runner("models", "register", str(FIXTURES / "models.yaml"))
+        assert done.returncode == 0, done.stderr
+        yield runner
 
 
 CliFactory = Callable[[], Cli]
