@@ -126,6 +126,8 @@ class AdaptiveRouter:
             and (table.valid_until == INF or self.now() < table.valid_until)
         ):
             return decision
+        if self._sync is None:  # nothing else changes the state: no lock to take
+            return table.policy.decide(table, self, inputs)
         with self.mutex:
             return table.policy.decide(table, self, inputs)
 
@@ -133,6 +135,8 @@ class AdaptiveRouter:
         slot = self._slots.get(id(spec))
         if slot is None or slot.spec is not spec:
             slot = self._slot(spec)
+        if self._sync is None:
+            return slot.pool.acquire(self.now(), avoid)
         with self.mutex:
             return slot.pool.acquire(self.now(), avoid)
 
@@ -140,6 +144,9 @@ class AdaptiveRouter:
         slot = self._slots.get(id(spec))
         if slot is None or slot.spec is not spec:
             slot = self._slot(spec)
+        if self._sync is None:
+            self._observe(slot, spec, outcome)
+            return
         with self.mutex:
             self._observe(slot, spec, outcome)
 

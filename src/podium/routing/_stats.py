@@ -259,12 +259,14 @@ class StatsBook:
             key = (model, capability)
             known = self._shared.setdefault(key, {})
             known.update(numbers)
-            stats = self.entry(model, capability)
-            sent = self._sent.get(key, _ZERO)
-            mine = _Mark.of(stats)
             base = _Mark.shared(known)
-            if not base.same(sent):  # someone else's calls or feedback came in
-                changed.append(key)
+            sent = self._sent.get(key)
+            if sent is not None and base.same(sent):
+                continue  # only what this process pushed: its own numbers are already these
+            stats = self.entry(model, capability)
+            sent = sent or _ZERO
+            mine = _Mark.of(stats)
+            changed.append(key)
             base.install(stats, known, mine.minus(sent), self.alpha)
             self._sent[key] = base
             if not mine.same(sent):

@@ -9,8 +9,7 @@ whose clocks disagree still share one bucket fairly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, TextClause, text
 
@@ -33,12 +32,26 @@ class LiveSql:
         clock = _CLOCK[dialect]
         least, greatest = _LEAST[dialect], _GREATEST[dialect]
         self.clock: TextClause = text(f"SELECT {clock}")
+        merge = (
+            "ON CONFLICT (kind, key, name) DO UPDATE SET value = CASE "
+            "WHEN excluded.blend IS NULL THEN podium_counters.value + excluded.value "
+            "ELSE podium_counters.value "
+            "+ excluded.blend * (excluded.value - podium_counters.value) "
+            "END, blend = excluded.blend, updated_at = excluded.updated_at"
+        )
+        columns = "INSERT INTO podium_counters (kind, key, name, value, blend, updated_at) "
+        #: One row per execution (``executemany``), named parameters.
         self.upsert: TextClause = text(
-            "INSERT INTO podium_counters (kind, key, name, value, updated_at) "  # noqa: S608 - constants
-            f"VALUES (:kind, :key, :name, :value, {clock}) "
-            "ON CONFLICT (kind, key, name) DO UPDATE SET "
-            "value = podium_counters.value * :keep + excluded.value * :take, "
-            "updated_at = excluded.updated_at"
+            f"{columns}VALUES (:kind, :key, :name, :value, :blend, {clock}) {merge}"
+        )
+        #: The same for the raw ``sqlite3`` driver.
+        self.upsert_qmark = f"{columns}VALUES (?, ?, ?, ?, ?, {clock}) {merge}"
+        #: Every row in one statement, as arrays (psycopg).
+        self.upsert_arrays = (
+            f"{columns}SELECT d.kind, d.key, d.name, d.value, d.blend, {clock} "  # noqa: S608
+            "FROM unnest(%(kind)s::text[], %(key)s::text[], %(name)s::text[], "
+            "%(value)s::float8[], %(blend)s::float8[]) AS d(kind, key, name, value, blend) "
+            f"ORDER BY d.kind, d.key, d.name {merge}"
         )
         self.select: TextClause = text(
             "SELECT key, name, value FROM podium_counters "
@@ -60,23 +73,19 @@ class LiveSql:
         )
 
     @staticmethod
-    def delta_rows(kind: str, deltas: Sequence[Delta]) -> list[dict[str, Any]]:
-        """Parameters for :attr:`upsert` (to be run in key order, so that concurrent
-        transactions take their row locks in one order and never deadlock)."""
-        rows = []
-        for d in deltas:
-            keep, take = (1.0, 1.0) if d.blend is None else (1.0 - d.blend, d.blend)
-            rows.append(
-                {
-                    "kind": kind,
-                    "key": d.key,
-                    "name": d.name,
-                    "value": d.value,
-                    "keep": keep,
-                    "take": take,
-                }
-            )
-        return rows
+    def rows(
+        changes: Mapping[str, Sequence[Delta]],
+    ) -> list[tuple[str, str, str, float, float | None]]:
+        """``(kind, key, name, value, blend)`` per counter, in key order (concurrent
+        transactions take their row locks in one order, so they never deadlock), one row
+        per counter (two deltas of one counter are combined into one)."""
+        merged: dict[tuple[str, str, str], tuple[float, float | None]] = {}
+        for kind, deltas in changes.items():
+            for d in deltas:
+                at = (kind, d.key, d.name)
+                found = merged.get(at)
+                merged[at] = (d.value, d.blend) if found is None else _then(found, d)
+        return [(*at, value, blend) for at, (value, blend) in sorted(merged.items())]
 
     def read(
         self, conn: Connection, kind: str, since: float
@@ -95,3 +104,17 @@ class LiveSql:
         granted = int(granted)
         wait = 0.0 if granted >= want or tokens >= 1.0 else (1.0 - float(tokens)) / per_s
         return Tokens(granted, wait)
+
+
+def _then(first: tuple[float, float | None], then: Delta) -> tuple[float, float | None]:
+    """One change that does what ``first`` and then ``then`` do."""
+    value, blend = first
+    if then.blend is None:
+        if blend is None:
+            return value + then.value, None
+        return value + then.value / blend, blend  # (1-b)x + b(v + d/b) = (1-b)x + bv + d
+    if blend is None:
+        # x + v, then blended: (1-b2)(x + v) + b2 v2 = (1-b2)x + b2 (v2 + (1-b2) v / b2)
+        return then.value + (1.0 - then.blend) * value / then.blend, then.blend
+    both = 1.0 - (1.0 - blend) * (1.0 - then.blend)
+    return (blend * (1.0 - then.blend) * value + then.blend * then.value) / both, both

@@ -142,6 +142,17 @@ class PgWriter:
         row = self._run(_BRIEF, {"run_id": run_id}).fetchone()
         return tuple(row) if row is not None else None
 
+    def add_counters(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Every counter's change in one statement (``sql`` takes them as arrays)."""
+        params = {
+            "kind": [row[0] for row in rows],
+            "key": [row[1] for row in rows],
+            "name": [row[2] for row in rows],
+            "value": [float(row[3]) for row in rows],
+            "blend": [None if row[4] is None else float(row[4]) for row in rows],
+        }
+        self._run(sql, params)
+
     def close(self) -> None:
         with self._lock:
             self._pooled.invalidate()  # autocommit on: it must not serve the pool again

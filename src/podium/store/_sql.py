@@ -474,10 +474,16 @@ class SqlStore:
 
     def add_counters(self, changes: Mapping[str, Sequence[Delta]]) -> None:
         live = self._live_sql()
-        rows = [row for kind, deltas in changes.items() for row in live.delta_rows(kind, deltas)]
-        if rows:
-            rows.sort(key=lambda r: (r["kind"], r["key"], r["name"]))  # one lock order: no deadlock
-            self._write((live.upsert, rows))
+        rows = live.rows(changes)
+        if not rows:
+            return
+        if self._fast is not None:
+            self._fast.execute_many(live.upsert_qmark, rows)
+        elif self._pg is not None:
+            self._pg.add_counters(live.upsert_arrays, rows)
+        else:
+            names = ("kind", "key", "name", "value", "blend")
+            self._write((live.upsert, [dict(zip(names, row, strict=True)) for row in rows]))
 
     def counters(
         self, kind: str, *, since: float = 0.0

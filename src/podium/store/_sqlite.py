@@ -87,6 +87,17 @@ class SqliteWriter:
                 raw.rollback()
                 raise StoreError(f"database write failed: {exc}") from None
 
+    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``sql`` once per row, all in one transaction."""
+        with self._lock:
+            raw = self._raw()
+            try:
+                raw.executemany(sql, rows)
+                raw.commit()
+            except sqlite3.Error as exc:
+                raw.rollback()
+                raise StoreError(f"database write failed: {exc}") from None
+
     @staticmethod
     def _lost(raw: sqlite3.Connection, run_id: str) -> None:
         raw.rollback()

@@ -95,6 +95,7 @@ counters_table = Table(
     Column("key", String(400), primary_key=True),
     Column("name", String(64), primary_key=True),
     Column("value", Float, nullable=False),
+    Column("blend", Float),  # how the last change was merged (null: added)
     Column("updated_at", Float, nullable=False),
     Index("ix_podium_counters_kind_updated_at", "kind", "updated_at"),
 )

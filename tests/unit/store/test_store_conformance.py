@@ -459,3 +459,20 @@ def test_take_tokens_from_a_bucket(store: Store) -> None:
     assert store.take_tokens("model:b", 1, per_s=20.0, burst=5.0).granted == 1  # its own
     time.sleep(0.3)  # refills 6 tokens, but the bucket holds 5
     assert store.take_tokens("model:a", 10, per_s=20.0, burst=5.0).granted == 5
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [(None, None), (0.5, None), (None, 0.25), (0.5, 0.25), (1.0, 0.3)],
+    ids=["add-add", "blend-add", "add-blend", "blend-blend", "set-blend"],
+)
+def test_two_changes_of_one_counter_in_one_call(
+    store: Store, pair: tuple[float | None, float | None]
+) -> None:
+    first, then = Delta("k", "n", 8.0, pair[0]), Delta("k", "n", 2.0, pair[1])
+    store.add_counters({"a": [Delta("k", "n", 4)], "b": [Delta("k", "n", 4.0)]})  # an int too
+    store.add_counters({"a": [first, then]})  # together...
+    store.add_counters({"b": [first]})  # ...as one after the other
+    store.add_counters({"b": [then]})
+    together = store.counters("a")[0]["k"]["n"]
+    assert together == pytest.approx(store.counters("b")[0]["k"]["n"])

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(400), primary_key=True),
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.Float, nullable=False),
+        sa.Column("blend", sa.Float),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index("ix_podium_counters_kind_updated_at", "podium_counters", ["kind", "updated_at"])
