@@ -399,7 +399,12 @@ store.close()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("legacy", [False, True], ids=["new", "from-0.1"])
+@pytest.mark.parametrize(
+    ("url", "legacy"),
+    [("sqlite", False), ("postgresql", False), ("postgresql", True)],
+    ids=["sqlite-new", "postgresql-new", "postgresql-from-0.1"],
+    indirect=["url"],
+)
 def test_processes_opening_one_database_at_once_all_succeed(url: str, legacy: bool) -> None:
     if legacy:
         fill_v01(url)
