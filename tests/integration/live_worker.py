@@ -9,6 +9,8 @@ that they overlap, and uses the store at URL with a short sync interval.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -70,6 +72,15 @@ def calls(url: str, home: Path, ok: int, failed: int) -> None:
         }
         for _ in range(failed):
             assert not orch.run(failing).ok
+
+
+def crash(url: str, home: Path, ok: int) -> None:
+    """``ok`` calls with no sync due for an hour, then die by SIGKILL: nothing was pushed."""
+    orch = orchestrator(url, home, RoutingConfig(flush_interval_s=3600.0))
+    flow = {"steps": {"e": {"uses": "model/echo", "with": {"text": "x"}}}}
+    for _ in range(ok):
+        assert orch.run(flow).ok
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def limited(url: str, home: Path, count: int, per_s: float, log: Path) -> None:
@@ -146,6 +157,8 @@ def main() -> None:
     home = Path(args[0])
     if role == "calls":
         calls(url, home, int(args[1]), int(args[2]))
+    elif role == "crash":
+        crash(url, home, int(args[1]))
     elif role == "limited":
         limited(url, home, int(args[1]), float(args[2]), Path(args[3]))
     elif role in ("trip", "watch"):

@@ -28,8 +28,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield made
 
 
-def start(url: str, tmp_path: Path, jobs: list[list[str]]) -> None:
-    """Run one worker per job, all beginning together; each must succeed."""
+def start(url: str, tmp_path: Path, jobs: list[list[str]], code: int = 0) -> None:
+    """Run one worker per job, all beginning together; each must end with ``code``."""
     open_store(url).close()  # the schema exists before they race to use it
     barrier = tmp_path / "barrier"
     barrier.mkdir()
@@ -45,7 +45,7 @@ def start(url: str, tmp_path: Path, jobs: list[list[str]]) -> None:
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=100)
-        assert proc.returncode == 0, err[-3000:]
+        assert proc.returncode == code, err[-3000:]
 
 
 @pytest.mark.slow
@@ -79,6 +79,25 @@ def test_statistics_from_three_processes_add_up(url: str, tmp_path: Path) -> Non
         stats = orch.router.model_stats("echo@0.1.0")  # type: ignore[attr-defined]
         assert stats is not None
         assert (stats["calls"], stats["errors"]) == (answered + failed, failed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+def test_the_calls_of_a_killed_process_are_counted_once_by_the_next(
+    url: str, tmp_path: Path
+) -> None:
+    """A process SIGKILLed before it pushed anything: the next one replays its calls from
+    the event log (its pid is gone), once, and then pushes them like its own."""
+    start(url, tmp_path, [["crash", str(tmp_path / "dead"), "7"]], code=-9)
+    for home in ("first", "second"):
+        with Orchestrator(home=tmp_path / home, database_url=url, discover=False) as orch:
+
+            @orch.model(capabilities=["t.echo"])
+            def echo(text: str) -> dict[str, str]:
+                return {"text": text}
+
+            stats = orch.router.model_stats("echo@0.1.0")  # type: ignore[attr-defined]
+            assert stats is not None and stats["calls"] == 7, home
 
 
 @pytest.mark.slow

@@ -102,25 +102,26 @@ class LiveSync:
         """Read everything shared, and replay the event log's unpushed calls if no other
         process is alive to push its own.
 
-        This process says it is alive before it looks for others, and makes no call before
-        it has loaded: of two starting together, at most the first replays, and only calls
-        that the second cannot have made.
+        This process says it is alive before it looks for others, replays only calls made
+        before that, and makes none of its own before it has loaded: of two starting
+        together, at most one replays, and never a call the other made.
         """
         self._pull()
         store, router = self.store, self.router
-        sessions, _ = store.counters(SESSIONS)
-        mark = max((s.get("pushed_until", 0.0) for s in sessions.values()), default=0.0)
-        if not sessions:
-            legacy = store.get_document(STATS, _LEGACY_WATERMARK)
-            mark = float(legacy["ts"]) if legacy else 0.0
         now = time.time()
         store.add_counters({SESSIONS: self._session(now, now)})
         self._alive_at = now
         sessions, _ = store.counters(SESSIONS)
-        others = [key for key, s in sessions.items() if key != self.session and _alive(key, s)]
-        if not others:
+        sessions.pop(self.session, None)
+        if not any(_alive(key, numbers) for key, numbers in sessions.items()):
+            # Every call before the newest push is in the store; those after it and before
+            # this process said it was alive are of processes gone without pushing them.
+            mark = max((s.get("pushed_until", 0.0) for s in sessions.values()), default=0.0)
+            if not sessions:
+                legacy = store.get_document(STATS, _LEGACY_WATERMARK)
+                mark = float(legacy["ts"]) if legacy else 0.0
             with router.mutex:
-                replayed = router.stats.replay(store, mark, router.capability_of)
+                replayed = router.stats.replay(store, mark, now, router.capability_of)
             if replayed:
                 self.sync(pull=False)  # the next process to start sees them pushed
         router.bandit.load_contexts(store.documents(CONTEXTS))

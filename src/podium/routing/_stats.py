@@ -273,15 +273,24 @@ class StatsBook:
                 self._dirty.add(key)
         return changed
 
-    def replay(self, store: Store, since: float, capability_of: Callable[[str], str | None]) -> int:
-        """Count the calls the event log recorded after ``since`` (those of a process that
-        stopped before it pushed them); returns how many."""
+    def replay(
+        self,
+        store: Store,
+        since: float,
+        until: float,
+        capability_of: Callable[[str], str | None],
+    ) -> int:
+        """Count the calls the event log recorded after ``since`` and up to ``until`` (those
+        of a process that stopped before it pushed them); returns how many."""
         counted = 0
         for run in store.runs(REPLAY_RUNS):
             if run.finished_at is not None and run.finished_at <= since:
                 continue
             for event in store.events(run.run_id):
-                if event.ts <= since or event.type not in ("step_succeeded", "attempt_failed"):
+                if not since < event.ts <= until or event.type not in (
+                    "step_succeeded",
+                    "attempt_failed",
+                ):
                     continue
                 data = event.data
                 model = data.get("model")

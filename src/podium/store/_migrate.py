@@ -39,10 +39,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from podium.errors import DatabaseFileError
 from podium.store._tables import metadata
 
-#: The newest revision in ``migrations/versions`` (a test checks that it is).
-HEAD = "0003"
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
+
+
+def _newest() -> str:
+    """The newest revision, from the files' names (``v0004_slug.py`` is revision ``0004``;
+    a test checks that Alembic agrees), so that opening a store never imports Alembic."""
+    names = (p.name for p in (SCRIPTS / "versions").glob("v[0-9][0-9][0-9][0-9]_*.py"))
+    return max(name[1:5] for name in names)
+
+
+#: The newest revision in ``migrations/versions``.
+HEAD = _newest()
 
 #: What the first release (0.1, before migrations) created, by table.
 BASELINE = {

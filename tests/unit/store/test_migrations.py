@@ -323,8 +323,38 @@ def test_head_is_the_newest_revision_and_the_only_one() -> None:
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     scripts = ScriptDirectory.from_config(config)
-    assert scripts.get_heads() == [HEAD], "set podium.store._migrate.HEAD to the new revision"
-    assert [s.revision for s in scripts.walk_revisions()][-1] == "0001"
+    assert scripts.get_heads() == [HEAD], "name a revision's file vNNNN_slug.py, NNNN its id"
+    revisions = [s.revision for s in scripts.walk_revisions()]
+    assert revisions[-1] == "0001"
+    assert revisions == sorted(revisions, reverse=True)  # one chain, numbered in order
+    for script in scripts.walk_revisions():
+        assert script.path.endswith(f"v{script.revision}_{Path(script.path).name[6:]}")
+
+
+def test_a_drafted_revision_holds_what_the_tables_add(tmp_path: Path) -> None:
+    """The drafting tool (python -m podium.store._revise) on a table added to the code."""
+    import shutil
+
+    from sqlalchemy import Column, Float, String, Table
+
+    from podium.store import _migrate, _revise
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    extra = Table("podium_drafted", metadata, Column("id", String(64), primary_key=True))
+    extra.append_column(Column("at", Float, nullable=False))
+    try:
+        original = _revise.SCRIPTS
+        _revise.SCRIPTS = scripts
+        revision = _revise.draft("add drafted")
+    finally:
+        _revise.SCRIPTS = original
+        metadata.remove(extra)
+    assert revision == f"{int(HEAD) + 1:04d}"
+    [made] = (scripts / "versions").glob(f"v{revision}_add_drafted.py")
+    text_of = made.read_text()
+    assert "op.create_table('podium_drafted'" in text_of and f"down_revision = '{HEAD}'" in text_of
+    assert _migrate.HEAD == HEAD  # the package's own revisions are untouched
 
 
 def test_a_new_store_is_at_head_without_running_every_revision(url: str) -> None:
