@@ -22,6 +22,7 @@ for well under a microsecond; the thread takes the same lock only to cut and to 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -50,6 +51,8 @@ MARGIN_S = 10.0
 HEARTBEAT_S = 10.0
 #: ...and is taken for gone when it has not for this long (or its pid is gone, same host).
 ALIVE_S = 30.0
+#: Failing rounds are logged as a warning only once they have failed this long.
+QUIET_S = 60.0
 _HOST = socket.gethostname()
 _LEGACY_WATERMARK = "__watermark__"  # the 0.1 store's mark of its last statistics write
 
@@ -69,6 +72,8 @@ class LiveSync:
         self._published: dict[str, tuple[bool, float, float]] = {}
         self._waiting: dict[str, dict[str, float]] = {}  # for models with no pool here yet
         self._alive_at = 0.0
+        self._failing_since = 0.0  # when the rounds began to fail (0: they do not)
+        self._warned_at = -math.inf
         self._round = threading.Lock()  # one sync at a time (the thread's, or a flush)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -170,10 +175,7 @@ class LiveSync:
             if pushing or leaving or cut_at - self._alive_at > HEARTBEAT_S:
                 changes[SESSIONS] = self._session(cut_at, 0.0 if leaving else cut_at)
             try:
-                store.add_counters(changes)
-                for key, state in contexts.items():
-                    store.put_document(CONTEXTS, key, state)
-                router.cascades.flush(store)
+                store.add_counters(changes)  # in, all of it, or nothing: then retried whole
             except PodiumError as exc:
                 with router.mutex:
                     router.stats.unsettle(stats_marks)
@@ -181,18 +183,26 @@ class LiveSync:
                     for key in published:
                         self._published.pop(key, None)
                     self._breakers_changed |= bool(published)
-                log.warning("routing state not shared (will retry): %s", exc)
+                self._failed("routing state not shared", exc)
                 return
             with router.mutex:
                 router.stats.settle(stats_marks)
                 router.bandit.settle(bandit_marks)
             if SESSIONS in changes:
                 self._alive_at = cut_at
+            router.cascades.flush(store)  # keeps what it could not write for the next round
+            try:
+                for key, state in contexts.items():  # whole states: the last writer's stays
+                    store.put_document(CONTEXTS, key, state)
+            except PodiumError as exc:
+                self._failed("routing contexts not saved", exc)
             if pull:
                 try:
                     self._pull()
                 except PodiumError as exc:
-                    log.warning("shared routing state not read (will retry): %s", exc)
+                    self._failed("shared routing state not read", exc)
+                    return
+            self._failing_since = 0.0
 
     def serve_tokens(self) -> None:
         """Answer the buckets that asked for tokens."""
@@ -205,13 +215,25 @@ class LiveSync:
                 got = self.store.take_tokens(bucket.key, bucket.batch, bucket.per_s, bucket.burst)
                 answers.append((bucket, got.granted, got.wait_s))
             except PodiumError as exc:
-                log.warning("rate limit %s not read (will retry): %s", bucket.key, exc)
+                self._failed(f"rate limit {bucket.key} not read", exc)
                 answers.append((bucket, 0, 0.05))
         with router.mutex:
             for bucket, granted, wait_s in answers:
                 bucket.granted(granted, wait_s)
 
     # internals -----------------------------------------------------------------------------
+    def _failed(self, what: str, exc: PodiumError) -> None:
+        """A failed round is retried at the next; the database's failing is the runs'
+        business to report (one line), so this says so only once it has lasted a while."""
+        now = time.monotonic()
+        if not self._failing_since:
+            self._failing_since = now
+        if now - self._failing_since >= QUIET_S and now - self._warned_at >= QUIET_S * 10:
+            self._warned_at = now
+            log.warning("%s for %.0f s (retrying): %s", what, now - self._failing_since, exc)
+        else:
+            log.debug("%s (will retry): %s", what, exc)
+
     def _pull(self) -> None:
         router, store = self.router, self.store
         kinds = [STATS, BREAKERS]
