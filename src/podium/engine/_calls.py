@@ -237,7 +237,13 @@ class ModelCaller:
             used.add(instance)
             if spec.instances != 1:  # the adapter of a single instance needs no index
                 ctx = CallContext(
-                    context.run_id, context.step, context.attempt, instance, timeout, context.run
+                    context.run_id,
+                    context.step,
+                    context.attempt,
+                    instance,
+                    timeout,
+                    context.run,
+                    context.placement,
                 )
         hedged = False
         if hedge_after_s is None:
@@ -358,7 +364,13 @@ class ModelCaller:
                     if lease.instance is not None:
                         tried.add(lease.instance)
                     again = CallContext(
-                        ctx.run_id, ctx.step, ctx.attempt, lease.instance, ctx.timeout_s, ctx.run
+                        ctx.run_id,
+                        ctx.step,
+                        ctx.attempt,
+                        lease.instance,
+                        ctx.timeout_s,
+                        ctx.run,
+                        ctx.placement,
                     )
                     second = asyncio.create_task(
                         self._one(
@@ -412,7 +424,13 @@ class ModelCaller:
                     base
                     if attempt_no == base.attempt and base.instance is None
                     else CallContext(
-                        base.run_id, base.step, attempt_no, None, base.timeout_s, base.run
+                        base.run_id,
+                        base.step,
+                        attempt_no,
+                        None,
+                        base.timeout_s,
+                        base.run,
+                        base.placement,
                     )
                 )
                 try:
@@ -466,7 +484,9 @@ class ModelCaller:
         for index, spec in enumerate(stages):
             final = index == len(stages) - 1
             chain = [spec, *(f for f in fallbacks if f.key != spec.key)] if final else [spec]
-            context = CallContext(base.run_id, base.step, attempt, None, base.timeout_s, base.run)
+            context = CallContext(
+                base.run_id, base.step, attempt, None, base.timeout_s, base.run, base.placement
+            )
             try:
                 result = await self.call_with_retries(
                     chain,
