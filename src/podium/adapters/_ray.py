@@ -164,7 +164,7 @@ class RayExecutor:
         self._started = False  # whether this object started (and so shuts down) Ray
         self._init_lock = threading.Lock()
         self._pools: dict[str, _ActorPool] = {}
-        self._tasks: dict[str, Any] = {}
+        self._tasks: dict[str, tuple[Any, list[Any]]] = {}
         self._shipped: dict[str, tuple[ModelSpec, JSONObject, str]] = {}
         self._inflight: dict[str, int] = {}
 
@@ -267,10 +267,15 @@ class RayExecutor:
         inputs: JSONObject,
         ctx: CallContext,
     ) -> JSONObject:
-        remote = self._tasks.get(spec.key)
-        if remote is None:
+        found = self._tasks.get(spec.key)
+        if found is None or found[1][1] != digest:
             options = dict(ray_options(spec), max_retries=0)
-            remote = self._tasks[spec.key] = ray.remote(run_task).options(**options)
+            # The spec goes to the object store once; tasks get a reference to it (inside a
+            # list, so Ray does not fetch it for them): a worker that already holds the
+            # model loaded never reads it.
+            found = (ray.remote(run_task).options(**options), [ray.put(shipped), digest])
+            self._tasks[spec.key] = found
+        remote, spec_ref = found
         limit = spec.resources.max_concurrency if spec.resources is not None else None
         key = spec.key
         if limit is not None:
@@ -278,13 +283,18 @@ class RayExecutor:
                 await asyncio.sleep(GATE_WAIT_S)
         self._inflight[key] = self._inflight.get(key, 0) + 1
         try:
-            return await _settled(ray, remote.remote(shipped, digest, self.home, inputs, ctx))
+            return await _settled(ray, remote.remote(spec_ref, self.home, inputs, ctx))
         except ray.exceptions.RayError as exc:
             raise model_error(exc, spec) from None
         finally:
             self._inflight[key] -= 1
 
     # bookkeeping ------------------------------------------------------------------------
+    def actors(self, spec: ModelSpec) -> list[Any]:
+        """The Ray actor handles serving the model now (none before its first call)."""
+        pool = self._pools.get(spec.key)
+        return [slot.handle for slot in pool.slots] if pool is not None else []
+
     def replaced(self, spec: ModelSpec) -> int:
         """How many of the model's actors have been replaced after dying."""
         pool = self._pools.get(spec.key)

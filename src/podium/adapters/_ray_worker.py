@@ -7,8 +7,8 @@ as a plain envelope, ``{"output": ...}`` or ``{"error": ...}`` with what the dri
 needs to raise the same error it would have raised in-process; a worker or actor that
 dies never answers, and the driver hears of it from Ray instead.
 
-This module is imported inside Ray workers and by :mod:`podium.adapters._ray`; it does
-not import ray itself.
+This module is imported inside Ray workers and by :mod:`podium.adapters._ray`; it imports
+ray only inside a task worker, to read a spec it was handed by reference.
 """
 
 from __future__ import annotations
@@ -121,12 +121,18 @@ class _Warm:
         self.envs: dict[str, AdapterEnv] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    def adapter(self, shipped: JSONObject, home: str, digest: str) -> Adapter:
+    def adapter(self, shipped: Any, home: str, digest: str) -> Adapter:
+        """The adapter for ``digest``; ``shipped`` (the spec, or a Ray reference to it) is
+        read only when this worker has not built it yet."""
         found = self.adapters.get(digest)
         if found is None:
             env = self.envs.get(home)
             if env is None:
                 env = self.envs[home] = AdapterEnv(Path(home), implementations=lambda _s: None)
+            if not isinstance(shipped, dict):
+                import ray
+
+                shipped = ray.get(shipped)
             found = self.adapters[digest] = build_adapter(shipped, home, env)
             while len(self.adapters) > self.limit:
                 self.adapters.popitem(last=False)
@@ -145,13 +151,13 @@ class _Warm:
 _warm = _Warm(WARM_MODELS)
 
 
-def run_task(
-    shipped: JSONObject, digest: str, home: str, inputs: JSONObject, ctx: CallContext
-) -> JSONObject:
+def run_task(model: list[Any], home: str, inputs: JSONObject, ctx: CallContext) -> JSONObject:
     """One call as a Ray task: the worker's warm adapter for the model (built on its
-    first task there), called on the worker's event loop; an envelope back."""
+    first task there), called on the worker's event loop; an envelope back. ``model`` is
+    ``[spec, digest]``, the spec as a dict or as a Ray reference to one."""
+    shipped, digest = model
     try:
-        adapter = _warm.adapter(shipped, home, digest)
+        adapter = _warm.adapter(shipped, home, str(digest))
     except UserError as exc:
         return _user_error(exc)
     return _warm.run(answer(adapter, inputs, ctx))
