@@ -104,6 +104,7 @@ capabilities: [text.intent]
 input: {{text: string}}
 output: {{label: string, confidence: number, probabilities: object}}
 runtime: {{kind: sklearn, path: "{home / "demo" / artifact}"}}
+resources: {{max_concurrency: 1}}  # one Ray worker loads scikit-learn, not one per call
 """
     )
     return path
@@ -244,8 +245,7 @@ def _crash_flow(tmp_path: Path, model: str, mode: str) -> dict[str, Any]:
             "risky": {
                 "uses": f"model/{model}",
                 "with": {"text": "risky", "marker": marker, "log": log},
-                "after": ["before"],
-                "retry": {"attempts": 2},
+                "after": ["before"],  # no retry policy: a lost worker's attempt is given back
             },
             "then": {
                 "uses": "model/recorder",
@@ -274,10 +274,23 @@ def test_a_worker_dying_mid_call_is_a_retry_not_a_lost_run(
     assert risky["attempts"] == 2
     failures = [e for e in orch.store.events(result.run_id) if e.type == "attempt_failed"]
     assert len(failures) == 1
-    assert "died mid-call" in failures[0].data["error"]
+    assert "the Ray " in failures[0].data["error"] and "died mid-call" in failures[0].data["error"]
     ray = orch.adapters.executor("ray")
     crasher = orch.registry.get("crasher")
     assert ray.replaced(crasher) == (1 if mode == "actors" else 0)
+
+
+def test_a_model_that_kills_its_worker_every_time_still_fails(
+    orch: podium.Orchestrator, tmp_path: Path
+) -> None:
+    flow = _crash_flow(tmp_path, "crasher", "tasks")
+    flow["steps"]["risky"]["with"]["marker"] = str(tmp_path / "never" / "written")
+    result = orch.run(flow)
+    assert result.status == "failed"
+    risky = next(s for s in result.steps if s["step"] == "risky")
+    assert risky["attempts"] == 2  # its one attempt, and the one given back: no more
+    assert "the Ray worker died mid-call" in result.error
+    assert _done(tmp_path) == ["done:before"]
 
 
 def test_an_actor_killed_from_outside_mid_call_is_replaced_and_retried(
@@ -333,6 +346,9 @@ def test_max_concurrency_holds_on_ray(
         },
         "outputs": {"items": "${{ steps.fan.output }}"},
     }
+    warm = orch.run({**flow, "steps": {"fan": {**flow["steps"]["fan"], "map": [0, 1]}}})
+    assert warm.status == "succeeded", warm.error  # actors and workers are up: now measure
+    Path(counter).unlink()
     result = orch.run(flow)
     assert result.status == "succeeded", result.error
     assert result.outputs["items"] == [{"item": i} for i in range(6)]

@@ -14,9 +14,10 @@ worker builds the model's own adapter from it (:mod:`podium.adapters._ray_worker
 
 ``resources.cpus``, ``gpus`` and ``memory_mb`` become Ray's ``num_cpus``, ``num_gpus``
 and ``memory`` of each actor or task. Ray never retries on its own (``max_retries=0``,
-``max_restarts=0``): an actor or worker that dies mid-call is a retryable
-:class:`~podium.errors.ModelCallError`, the dead actor is replaced, and the step's retry
-policy (recorded in the event log) decides what happens next.
+``max_restarts=0``): an actor or worker that dies mid-call is a
+:class:`~podium.errors.WorkerLostError` (a retryable model call error, which earns the
+step one attempt beyond its retry policy, once), the dead actor is replaced, and every
+attempt is in the event log like any other.
 
 HTTP and OpenAI models gain nothing from Ray (the work is at the endpoint) and Python
 functions that exist only in this process cannot be loaded there: those run in-process.
@@ -38,7 +39,7 @@ from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext
 from podium.adapters._placement import Placement
 from podium.adapters._ray_worker import ModelActor, run_task, spec_digest, unwrap
-from podium.errors import ModelCallError
+from podium.errors import ModelCallError, WorkerLostError
 from podium.registry import ModelSpec
 
 #: Runtime kinds whose models load inside a Ray worker (python only with an import target).
@@ -94,8 +95,10 @@ def model_error(exc: BaseException, spec: ModelSpec) -> ModelCallError:
         rex.OutOfMemoryError: "the Ray worker ran out of memory",
     }
     reason = next((text for kind, text in what.items() if isinstance(exc, kind)), None)
+    if reason is not None:
+        return WorkerLostError(f"{reason} ({type(exc).__name__})", model=spec.key)
     detail = " ".join(str(exc).split())[:300]
-    message = f"{reason} ({type(exc).__name__})" if reason else f"{type(exc).__name__}: {detail}"
+    message = f"{type(exc).__name__}: {detail}"
     return ModelCallError(message, model=spec.key, retryable=retryable)
 
 

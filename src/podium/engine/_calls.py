@@ -30,6 +30,7 @@ from podium.errors import (
     RefusedError,
     SchemaError,
     StepTimeoutError,
+    WorkerLostError,
 )
 from podium.registry import ModelSpec
 from podium.routing import CallOutcome, Lease, RouteDecision, Router
@@ -412,13 +413,18 @@ class ModelCaller:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
         each retry goes to an instance not yet tried while there is one. A refusal is never
         retried: the step moves to its next model, and fails naming the rule if none is left.
+        A call whose worker died (:class:`WorkerLostError`) earns the model one attempt
+        beyond the policy, once.
         """
         errors: list[str] = []
         attempt_no = base.attempt - 1
         last = len(models) - 1
         for position, spec in enumerate(models):
             tried: set[int] = set()
-            for attempt in range(1, retry.attempts + 1):
+            allowed = retry.attempts
+            attempt = 0
+            while attempt < allowed:
+                attempt += 1
                 attempt_no += 1
                 context = (
                     base
@@ -455,7 +461,9 @@ class ModelCaller:
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
                     if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
-                    if attempt < retry.attempts:
+                    if isinstance(exc, WorkerLostError) and allowed == retry.attempts:
+                        allowed += 1  # the lost process's attempt is given back, once
+                    if attempt < allowed:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
         tried_models = ", ".join(s.key for s in models)
         raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)

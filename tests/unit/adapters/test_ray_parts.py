@@ -11,7 +11,7 @@ import pytest
 from podium.adapters import AdapterEnv, AdapterPool, Placement
 from podium.adapters._ray import RayExecutor, model_error, pool_shape, ray_options
 from podium.adapters._ray_worker import unwrap
-from podium.errors import ManifestError, ModelCallError, UserError
+from podium.errors import ManifestError, ModelCallError, UserError, WorkerLostError
 from podium.registry import ModelSpec, spec_from_mapping
 
 
@@ -97,9 +97,11 @@ def test_ray_failures_become_model_call_errors() -> None:
     exceptions = pytest.importorskip("ray.exceptions")
     spec = _spec()
     died = model_error(exceptions.RayActorError(), spec)
+    assert isinstance(died, WorkerLostError)  # its attempt is given back, once
     assert died.retryable and "the Ray actor died mid-call" in str(died)
     crashed = model_error(exceptions.WorkerCrashedError(), spec)
     assert crashed.retryable and "the Ray worker died mid-call" in str(crashed)
     never = model_error(exceptions.TaskUnschedulableError("no node has 64 GPUs"), spec)
     assert not never.retryable and "64 GPUs" in str(never)
+    assert not isinstance(never, WorkerLostError)
     assert str(died).startswith("m@1.0.0: ")
