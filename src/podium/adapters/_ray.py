@@ -38,7 +38,7 @@ from typing import Any
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext
 from podium.adapters._placement import Placement
-from podium.adapters._ray_worker import ModelActor, run_task, spec_digest, unwrap
+from podium.adapters._ray_worker import ModelActor, pack_context, run_task, spec_digest, unwrap
 from podium.errors import ModelCallError, WorkerLostError
 from podium.registry import ModelSpec
 
@@ -167,7 +167,7 @@ class RayExecutor:
         self._started = False  # whether this object started (and so shuts down) Ray
         self._init_lock = threading.Lock()
         self._pools: dict[str, _ActorPool] = {}
-        self._tasks: dict[str, tuple[Any, list[Any]]] = {}
+        self._tasks: dict[str, Any] = {}
         self._shipped: dict[str, tuple[ModelSpec, JSONObject, str]] = {}
         self._inflight: dict[str, int] = {}
 
@@ -224,26 +224,29 @@ class RayExecutor:
         """Run one adapter call on Ray; Ray's failures become :class:`ModelCallError`."""
         ray = await self._ready()
         shipped, digest = self._ship(spec)
-        # what the model may see of the call (the placement stays here)
-        context = CallContext(
-            ctx.run_id, ctx.step, ctx.attempt, ctx.instance, ctx.timeout_s, ctx.run
-        )
+        packed = pack_context(ctx)  # what the model may see of the call
         if placement.mode == "tasks":
-            envelope = await self._task_call(ray, spec, shipped, digest, inputs, context)
+            envelope = await self._task_call(ray, spec, shipped, digest, inputs, packed)
         else:
-            envelope = await self._actor_call(ray, spec, shipped, inputs, context)
+            envelope = await self._actor_call(ray, spec, shipped, inputs, packed, ctx.instance)
         return unwrap(envelope)
 
     async def _actor_call(
-        self, ray: Any, spec: ModelSpec, shipped: JSONObject, inputs: JSONObject, ctx: CallContext
+        self,
+        ray: Any,
+        spec: ModelSpec,
+        shipped: JSONObject,
+        inputs: JSONObject,
+        packed: list[Any],
+        instance: int | None,
     ) -> JSONObject:
         pool = self._pool(ray, spec, shipped)
-        index = pool.pick(ctx.instance)
+        index = pool.pick(instance)
         slot = pool.slots[index]
         handle = slot.handle
         slot.inflight += 1
         try:
-            return await _settled(ray, handle.call.remote(inputs, ctx))
+            return await _settled(ray, handle.call.remote(inputs, packed))
         except ray.exceptions.RayActorError as exc:
             pool.replace(index, handle)  # dead: the next call goes to a fresh actor
             raise model_error(exc, spec) from None
@@ -268,17 +271,12 @@ class RayExecutor:
         shipped: JSONObject,
         digest: str,
         inputs: JSONObject,
-        ctx: CallContext,
+        packed: list[Any],
     ) -> JSONObject:
-        found = self._tasks.get(spec.key)
-        if found is None or found[1][1] != digest:
+        remote = self._tasks.get(spec.key)
+        if remote is None:
             options = dict(ray_options(spec), max_retries=0)
-            # The spec goes to the object store once; tasks get a reference to it (inside a
-            # list, so Ray does not fetch it for them): a worker that already holds the
-            # model loaded never reads it.
-            found = (ray.remote(run_task).options(**options), [ray.put(shipped), digest])
-            self._tasks[spec.key] = found
-        remote, spec_ref = found
+            remote = self._tasks[spec.key] = ray.remote(run_task).options(**options)
         limit = spec.resources.max_concurrency if spec.resources is not None else None
         key = spec.key
         if limit is not None:
@@ -286,7 +284,8 @@ class RayExecutor:
                 await asyncio.sleep(GATE_WAIT_S)
         self._inflight[key] = self._inflight.get(key, 0) + 1
         try:
-            return await _settled(ray, remote.remote(spec_ref, self.home, inputs, ctx))
+            call = remote.remote(shipped, digest, self.home, inputs, packed)
+            return await _settled(ray, call)
         except ray.exceptions.RayError as exc:
             raise model_error(exc, spec) from None
         finally:

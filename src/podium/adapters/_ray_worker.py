@@ -7,8 +7,8 @@ as a plain envelope, ``{"output": ...}`` or ``{"error": ...}`` with what the dri
 needs to raise the same error it would have raised in-process; a worker or actor that
 dies never answers, and the driver hears of it from Ray instead.
 
-This module is imported inside Ray workers and by :mod:`podium.adapters._ray`; it imports
-ray only inside a task worker, to read a spec it was handed by reference.
+This module is imported inside Ray workers and by :mod:`podium.adapters._ray`; it does
+not import ray itself.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from podium import errors
+from podium._context import Caller, RunContext
 from podium._types import JSONObject
 from podium.adapters._base import Adapter, AdapterEnv, CallContext
 from podium.adapters._pool import _factory
@@ -35,6 +36,31 @@ def spec_digest(shipped: JSONObject) -> str:
     """A short digest of a shipped spec: the same model version, loaded the same way."""
     canonical = json.dumps(shipped, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def pack_context(ctx: CallContext) -> list[Any]:
+    """What a model may know of its call, as plain values (Ray sends those without
+    pickling: a tenth of a millisecond less per call than the dataclasses)."""
+    run = ctx.run
+    packed_run = None
+    if run is not None:
+        caller = run.caller
+        headers = [list(pair) for pair in caller.headers]
+        packed_run = [run.run_id, run.workflow, caller.principal, caller.tenant, headers]
+        packed_run += [caller.trace_id, caller.span_id]
+    return [ctx.run_id, ctx.step, ctx.attempt, ctx.instance, ctx.timeout_s, packed_run]
+
+
+def unpack_context(packed: list[Any]) -> CallContext:
+    """The :class:`CallContext` :func:`pack_context` was given (without its placement)."""
+    run_id, step, attempt, instance, timeout_s, packed_run = packed
+    run = None
+    if packed_run is not None:
+        run_run_id, workflow, principal, tenant, headers, trace_id, span_id = packed_run
+        pairs = tuple((str(k), str(v)) for k, v in headers)
+        caller = Caller(principal, tenant, pairs, trace_id, span_id)
+        run = RunContext(run_run_id, workflow, caller)
+    return CallContext(run_id, step, attempt, instance, timeout_s, run)
 
 
 def build_adapter(shipped: JSONObject, home: str, env: AdapterEnv | None = None) -> Adapter:
@@ -99,13 +125,14 @@ class ModelActor:
         self.home = home
         self.adapter: Adapter | None = None
 
-    async def call(self, inputs: JSONObject, ctx: CallContext) -> JSONObject:
+    async def call(self, inputs: JSONObject, packed: list[Any]) -> JSONObject:
+        """One call: ``packed`` is the call's context (see :func:`pack_context`)."""
         if self.adapter is None:
             try:  # built on the first call, so a bad manifest is the call's error
                 self.adapter = build_adapter(self.shipped, self.home)
             except UserError as exc:
                 return _user_error(exc)
-        return await answer(self.adapter, inputs, ctx)
+        return await answer(self.adapter, inputs, unpack_context(packed))
 
     def ready(self) -> bool:
         """Answers once the actor is up (its model is loaded on its first call)."""
@@ -121,18 +148,13 @@ class _Warm:
         self.envs: dict[str, AdapterEnv] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    def adapter(self, shipped: Any, home: str, digest: str) -> Adapter:
-        """The adapter for ``digest``; ``shipped`` (the spec, or a Ray reference to it) is
-        read only when this worker has not built it yet."""
+    def adapter(self, shipped: JSONObject, home: str, digest: str) -> Adapter:
+        """The adapter for ``digest`` (built from ``shipped`` the first time)."""
         found = self.adapters.get(digest)
         if found is None:
             env = self.envs.get(home)
             if env is None:
                 env = self.envs[home] = AdapterEnv(Path(home), implementations=lambda _s: None)
-            if not isinstance(shipped, dict):
-                import ray
-
-                shipped = ray.get(shipped)
             found = self.adapters[digest] = build_adapter(shipped, home, env)
             while len(self.adapters) > self.limit:
                 self.adapters.popitem(last=False)
@@ -151,13 +173,13 @@ class _Warm:
 _warm = _Warm(WARM_MODELS)
 
 
-def run_task(model: list[Any], home: str, inputs: JSONObject, ctx: CallContext) -> JSONObject:
+def run_task(
+    shipped: JSONObject, digest: str, home: str, inputs: JSONObject, packed: list[Any]
+) -> JSONObject:
     """One call as a Ray task: the worker's warm adapter for the model (built on its
-    first task there), called on the worker's event loop; an envelope back. ``model`` is
-    ``[spec, digest]``, the spec as a dict or as a Ray reference to one."""
-    shipped, digest = model
+    first task there), called on the worker's event loop; an envelope back."""
     try:
-        adapter = _warm.adapter(shipped, home, str(digest))
+        adapter = _warm.adapter(shipped, home, digest)
     except UserError as exc:
         return _user_error(exc)
-    return _warm.run(answer(adapter, inputs, ctx))
+    return _warm.run(answer(adapter, inputs, unpack_context(packed)))
