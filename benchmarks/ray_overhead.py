@@ -11,7 +11,8 @@ Each runs in-process (``executor: local``), on Ray actors (``executor: ray``) an
 tasks (``executor: {kind: ray, mode: tasks}``), with the durable SQLite store. Beside
 them, in the same run: the plain function called in a loop, and Ray alone on the same
 function: ``ray.get(f.remote(x))`` one after another and ``ray.get([f.remote(x) ...])``
-at once, for a task and for an actor method. Time per step is the best of ``--repeat``
+at once, for a task and for an actor method, and an async actor awaited from asyncio
+(the path Podium's actors take). Time per step is the best of ``--repeat``
 (after one warm-up that starts the actors and workers). Run:
 
     python benchmarks/ray_overhead.py [--chain 200] [--items 500] [--repeat 3] [--json]
@@ -20,6 +21,7 @@ at once, for a task and for an actor method. Time per step is the best of ``--re
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import tempfile
 import time
@@ -47,6 +49,13 @@ def inc(x: int) -> dict[str, Any]:
 
 class Inc:
     def inc(self, x: int) -> dict[str, Any]:
+        return {"x": x + 1}
+
+
+class AsyncInc:
+    """An async actor awaited from asyncio: the path Podium's actors take."""
+
+    async def inc(self, x: int) -> dict[str, Any]:
         return {"x": x + 1}
 
 
@@ -144,6 +153,20 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "chain": best(ray_actor_chain, repeat) / n,
             "map": best(lambda: ray.get([actor.inc.remote(i) for i in range(m)]), repeat) / m,
         }
+        async_actor = ray.remote(AsyncInc).remote()
+
+        async def awaited_chain() -> None:
+            x = 0
+            for _ in range(n):
+                x = (await async_actor.inc.remote(x))["x"]
+
+        async def awaited_map() -> None:
+            await asyncio.gather(*(async_actor.inc.remote(i) for i in range(m)))
+
+        rows["Ray alone: async actor, awaited"] = {
+            "chain": best(lambda: asyncio.run(awaited_chain()), repeat) / n,
+            "map": best(lambda: asyncio.run(awaited_map()), repeat) / m,
+        }
         with podium.Orchestrator(folder / "home", discover=False) as orch:
             orch.register(folder / "inc.yaml")
             for label, executor in EXECUTORS.items():
@@ -174,20 +197,25 @@ def report(found: dict[str, Any]) -> str:
     lines = [
         f"ray.init: {found['init_s']:.1f} s; chain of {found['chain_steps']} steps, "
         f"map of {found['map_items']} items",
-        f"{'':28} {'chain ms/step':>14} {'map ms/item':>12}",
+        f"{'':32} {'chain ms/step':>14} {'map ms/item':>12}",
     ]
     for name, row in rows.items():
-        lines.append(f"{name:28} {row['chain'] * 1e3:14.3f} {row['map'] * 1e3:12.3f}")
+        lines.append(f"{name:32} {row['chain'] * 1e3:14.3f} {row['map'] * 1e3:12.3f}")
     local = rows["Podium in-process"]
     lines.append("Podium's own cost per step (ms), beside the same work without Podium:")
     for name, base, podium_row in [
         ("in-process vs plain function", plain, local),
         ("ray actors vs Ray actor alone", actor, rows["Podium ray actors"]),
+        (
+            "ray actors vs async actor, awaited",
+            rows["Ray alone: async actor, awaited"],
+            rows["Podium ray actors"],
+        ),
         ("ray tasks vs Ray task alone", task, rows["Podium ray tasks"]),
     ]:
         chain_extra = (podium_row["chain"] - base["chain"]) * 1e3
         map_extra = (podium_row["map"] - base["map"]) * 1e3
-        lines.append(f"  {name:34} chain {chain_extra:+.3f}  map {map_extra:+.3f}")
+        lines.append(f"  {name:38} chain {chain_extra:+.3f}  map {map_extra:+.3f}")
     return "\n".join(lines)
 
 

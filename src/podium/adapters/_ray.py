@@ -63,6 +63,23 @@ def ray_options(spec: ModelSpec) -> dict[str, Any]:
     return options
 
 
+def shortfall(options: dict[str, Any], capacity: dict[str, float]) -> str | None:
+    """What of ``options`` (Ray's ``num_cpus``, ``num_gpus``, ``memory``) exceeds
+    ``capacity`` (``ray.cluster_resources()``), said as the manifest's field; ``None``
+    if it all fits."""
+    for option, resource, field, scale in (
+        ("num_cpus", "CPU", "cpus", 1.0),
+        ("num_gpus", "GPU", "gpus", 1.0),
+        ("memory", "memory", "memory_mb", 1024.0 * 1024.0),
+    ):
+        wanted = float(options.get(option) or 0.0)
+        have = float(capacity.get(resource, 0.0))
+        if wanted > have:
+            asked, held = f"{wanted / scale:g}", f"{have / scale:g}"
+            return f"resources.{field} asks for {asked}; the local Ray instance has {held}"
+    return None
+
+
 def pool_shape(spec: ModelSpec) -> list[int | None]:
     """Per actor of the model's pool, how many calls it accepts at once (``None``: Ray's
     default): one actor per instance, at most ``max_concurrency`` actors, the limit
@@ -170,6 +187,8 @@ class RayExecutor:
         self._tasks: dict[str, Any] = {}
         self._shipped: dict[str, tuple[ModelSpec, JSONObject, str]] = {}
         self._inflight: dict[str, int] = {}
+        self._capacity: dict[str, float] | None = None  # of a local instance started here
+        self._checked: set[str] = set()
 
     # what runs there --------------------------------------------------------------------
     def runs(self, spec: ModelSpec) -> bool:
@@ -209,6 +228,10 @@ class RayExecutor:
                 finally:
                     worker_log.removeFilter(_no_sigterm_note)
                 self._started = True
+                if "include_dashboard" in options:
+                    # a local instance started here never grows: a request beyond it would
+                    # wait forever, so it fails at once instead
+                    self._capacity = dict(ray.cluster_resources())  # type: ignore[no-untyped-call]
             self._ray = ray
             return ray
 
@@ -223,6 +246,11 @@ class RayExecutor:
     ) -> JSONObject:
         """Run one adapter call on Ray; Ray's failures become :class:`ModelCallError`."""
         ray = await self._ready()
+        if self._capacity is not None and spec.key not in self._checked:
+            missing = shortfall(ray_options(spec), self._capacity)
+            if missing is not None:
+                raise ModelCallError(missing, model=spec.key, retryable=False)
+            self._checked.add(spec.key)
         shipped, digest = self._ship(spec)
         packed = pack_context(ctx)  # what the model may see of the call
         if placement.mode == "tasks":

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from podium.adapters import AdapterEnv, AdapterPool, Placement
-from podium.adapters._ray import RayExecutor, model_error, pool_shape, ray_options
+from podium.adapters._ray import RayExecutor, model_error, pool_shape, ray_options, shortfall
 from podium.adapters._ray_worker import unwrap
 from podium.errors import ManifestError, ModelCallError, UserError, WorkerLostError
 from podium.registry import ModelSpec, spec_from_mapping
@@ -61,6 +61,19 @@ def test_declared_resources_become_ray_options_and_only_those() -> None:
         "num_gpus": 1,
         "memory": 512 * 1024 * 1024,
     }
+
+
+def test_a_request_beyond_a_local_instance_is_named() -> None:
+    capacity = {"CPU": 2.0, "memory": 4.0 * 1024**3, "object_store_memory": 1e9}
+    assert shortfall({}, capacity) is None
+    assert shortfall(ray_options(_spec(resources={"cpus": 2, "memory_mb": 4096})), capacity) is None
+    gpu = ray_options(_spec(resources={"gpus": 1}))
+    assert shortfall(gpu, capacity) == "resources.gpus asks for 1; the local Ray instance has 0"
+    memory = ray_options(_spec(resources={"memory_mb": 8192}))
+    assert shortfall(memory, capacity) == (
+        "resources.memory_mb asks for 8192; the local Ray instance has 4096"
+    )
+    assert "resources.cpus asks for 2.5" in str(shortfall({"num_cpus": 2.5}, capacity))
 
 
 def test_bad_resources_name_their_field() -> None:
