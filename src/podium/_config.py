@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podium._limits import Limits
-from podium.adapters._placement import LOCAL, Placement, placement_from_env
+from podium._placement import LOCAL, Placement, placement_from_env
 
 
 @dataclass(frozen=True)

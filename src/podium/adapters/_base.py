@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from podium._context import RunContext
+from podium._placement import Placement
 from podium._types import JSONObject
-from podium.adapters._placement import Placement
 from podium.registry import ModelSpec
 
 if TYPE_CHECKING:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib
 from typing import Protocol
 
+from podium._placement import LOCAL, Placement
 from podium._types import JSONObject
 from podium.adapters._base import Adapter, AdapterEnv, AdapterFactory, CallContext
-from podium.adapters._placement import LOCAL, Placement
 from podium.errors import ManifestError, ModelCallError
 from podium.registry import ModelSpec
 

@@ -35,9 +35,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from podium._placement import Placement
 from podium._types import JSONObject
 from podium.adapters._base import AdapterEnv, CallContext
-from podium.adapters._placement import Placement
 from podium.adapters._ray_worker import ModelActor, pack_context, run_task, spec_digest, unwrap
 from podium.errors import ModelCallError, WorkerLostError
 from podium.registry import ModelSpec

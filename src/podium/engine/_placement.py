@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from podium.adapters._placement import KINDS, MODES, RAY_MISSING, Placement, ray_installed
+from podium._placement import KINDS, MODES, RAY_MISSING, Placement, ray_installed
 from podium.errors import UserError
 
 Fail = Callable[[str, list[str | int]], UserError]
