@@ -231,7 +231,8 @@ class RayExecutor:
                 if "include_dashboard" in options:
                     # a local instance started here never grows: a request beyond it would
                     # wait forever, so it fails at once instead
-                    self._capacity = dict(ray.cluster_resources())  # type: ignore[no-untyped-call]
+                    cluster: Any = ray  # typed or not, whether ray ships its hints
+                    self._capacity = dict(cluster.cluster_resources())
             self._ray = ray
             return ray
 
