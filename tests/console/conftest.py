@@ -153,7 +153,13 @@ def watch(page: Any) -> Watched:
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc} ({page.url})"))
-    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
+    def on_failed(request: Any) -> None:
+        # ERR_ABORTED: the page itself let go of the request (it navigated away, or closed
+        # an event stream that had ended); anything else is a failure
+        if "ERR_ABORTED" not in str(request.failure):
+            errors.append(f"request failed: {request.url} {request.failure}")
+
+    page.on("requestfailed", on_failed)
     page.on("response", on_response)
     return Watched(page, errors)
 

@@ -11,6 +11,7 @@ const ctx = {
   doc: { name: "my-workflow", inputs: {}, steps: {}, outputs: {} },
   info: { steps: [], errors: [], valid: false },
   caps: [],
+  fieldErrors: {},     // "step.field" -> why the last connection there was refused
   change, connect, rename, remove,
 };
 let selected = null;
@@ -63,14 +64,15 @@ async function settle() {
 
 // --- connections: type-checked as they are made -------------------------------------------
 async function connect(stepId, path, fieldName, value, types) {
-  const errorBox = document.getElementById(`in-${fieldName}-error`);
+  const key = `${stepId}.${fieldName}`;
   if (types && types.source && !assignable(types.source, types.target)) {
     const message = `cannot connect: ${fieldName} takes ${types.target}, but that gives ${types.source}`;
-    if (errorBox) errorBox.textContent = message;
+    ctx.fieldErrors[key] = message;
     say(message);
     render(false);
     return;
   }
+  delete ctx.fieldErrors[key];
   change((d) => {
     const target = path.reduce((o, k) => o[k], d.steps[stepId]);
     target.with = { ...(target.with || {}) };
@@ -81,8 +83,8 @@ async function connect(stepId, path, fieldName, value, types) {
   const draft = await settle();
   const field = ["steps", stepId, ...path, "with", fieldName].join(".");
   const bad = draft && draft.errors.find((e) => e.field === field);
-  if (bad && errorBox) errorBox.textContent = bad.message;
-  if (!bad && value !== undefined) announce(`connected ${stepId}.${fieldName}`);
+  if (bad) { ctx.fieldErrors[key] = bad.message; render(false); }
+  else if (value !== undefined) announce(`connected ${stepId}.${fieldName}`);
 }
 
 function rename(old, now) {

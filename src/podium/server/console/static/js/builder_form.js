@@ -81,7 +81,7 @@ function inputRows(ctx, stepId, withMap, fields, path, extra = []) {
     });
     rows.push(h("div", { class: "field" },
       h("label", { for: id }, `${f.name} (${baseType(f.type)}${f.required ? ", required" : ""})`),
-      sel, textBox, h("p", { class: "field-error", id: id + "-error", role: "alert" })));
+      sel, textBox, h("p", { class: "field-error", id: id + "-error", role: "alert" }, ctx.fieldErrors[`${stepId}.${f.name}`] || "")));
   }
   return rows;
 }
