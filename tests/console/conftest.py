@@ -153,6 +153,7 @@ def watch(page: Any) -> Watched:
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc} ({page.url})"))
+
     def on_failed(request: Any) -> None:
         # ERR_ABORTED: the page itself let go of the request (it navigated away, or closed
         # an event stream that had ended); anything else is a failure

@@ -257,10 +257,13 @@ function wireButtons() {
 
 async function main() {
   wireButtons();
-  const [shape] = await Promise.all([api(`${base}/graph`), loadRun()]);
+  listen();  // events are queued until the graph is drawn; the stream starts at once
+  loadRun();
+  const shape = await api(`${base}/graph`);
   graph = drawGraph(document.getElementById("graph"), shape.steps, { onSelect: select, label: `Steps of ${shape.workflow}` });
   performance.mark("podium:graph");
-  listen();
+  for (const id of keys.keys()) dirty.add(topOf(id));
+  if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
 }
 
 window.podiumRun = { applied, keys, get status() { return runStatus; } };
