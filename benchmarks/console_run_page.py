@@ -49,7 +49,11 @@ LANES, STEPS = 25, 1000
 def workflow(name: str, uses: str, extra: dict[str, Any]) -> dict[str, Any]:
     steps: dict[str, Any] = {}
     for i in range(STEPS):
-        source = "${{ inputs.text }}" if i < LANES else "${{ steps.s%d.output.text }}" % (i - LANES)
+        source = (
+            "${{ inputs.text }}"
+            if i < LANES
+            else "${{ steps.s" + str(i - LANES) + ".output.text }}"
+        )
         steps[f"s{i}"] = {"uses": uses, "with": {"text": source, **extra}}
     return {"name": name, "inputs": {"text": "string"}, "steps": steps}
 

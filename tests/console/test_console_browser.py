@@ -338,7 +338,11 @@ def test_a_thousand_step_run_page_draws_every_step(operator: Any, console: Conso
     lanes, steps = 25, 1000
     chain: dict[str, Any] = {}
     for i in range(steps):
-        source = "${{ inputs.text }}" if i < lanes else "${{ steps.s%d.output.text }}" % (i - lanes)
+        source = (
+            "${{ inputs.text }}"
+            if i < lanes
+            else "${{ steps.s" + str(i - lanes) + ".output.text }}"
+        )
         chain[f"s{i}"] = {"uses": "capability/text.upper", "with": {"text": source}}
     document = {"name": "wide", "inputs": {"text": "string"}, "steps": chain}
     with client(console, "operator") as api:
