@@ -144,14 +144,16 @@ def main() -> None:
                 page.evaluate(
                     """() => ({
                     graph: performance.getEntriesByName('podium:graph')[0].startTime,
+                    settled: performance.getEntriesByName('podium:settled')[0].startTime,
                     green: performance.now()})"""
                 )
             )
-        best = min(renders, key=lambda r: r["green"])
+        best = min(renders, key=lambda r: r["settled"])
         report["render"] = {
             "graph_drawn_ms": round(best["graph"], 1),
-            "all_green_ms": round(best["green"], 1),
-            "tries_ms": [round(r["green"], 1) for r in renders],
+            "every_state_shown_ms": round(best["settled"], 1),
+            "seen_green_by_test_ms": round(best["green"], 1),
+            "tries_ms": [round(r["settled"], 1) for r in renders],
         }
 
         live = workflow("live", "capability/test.pause", {"seconds": 0.5})
@@ -193,8 +195,9 @@ def main() -> None:
         return
     r, lv = report["render"], report["live"]
     print(
-        f"render {STEPS} steps: graph drawn {r['graph_drawn_ms']} ms, "
-        f"every node green {r['all_green_ms']} ms after navigation (tries {r['tries_ms']})"
+        f"render {STEPS} steps: graph drawn {r['graph_drawn_ms']} ms, every node in its "
+        f"final state {r['every_state_shown_ms']} ms after navigation (tries {r['tries_ms']}; "
+        f"seen by the test's polling at {r['seen_green_by_test_ms']} ms)"
     )
     print(
         f"live: {lv['events']} events in {lv['seconds']} s ({lv['events_per_s']}/s); "

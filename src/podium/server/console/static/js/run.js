@@ -28,6 +28,7 @@ let lastSeq = 0;
 let source = null;
 let selected = null;
 let firstApplied = false;
+let settled = false;
 const applied = [];            // [seq, when applied (ms since epoch)] for measuring lag
 
 function topOf(key) { const m = /^[^[#/]+/.exec(key); return m ? m[0] : key; }
@@ -85,6 +86,10 @@ function flush() {
   dirty.clear();
   showStatus();
   drawTimeline();
+  if (graph && !settled && FINAL.has(runStatus)) {
+    settled = true;
+    performance.mark("podium:settled");  // a finished run: every step shows its last state
+  }
   if (!firstApplied && batch.length) {
     firstApplied = true;
     performance.mark("podium:replayed");
@@ -258,12 +263,12 @@ function wireButtons() {
 async function main() {
   wireButtons();
   listen();  // events are queued until the graph is drawn; the stream starts at once
-  loadRun();
   const shape = await api(`${base}/graph`);
   graph = drawGraph(document.getElementById("graph"), shape.steps, { onSelect: select, label: `Steps of ${shape.workflow}` });
   performance.mark("podium:graph");
   for (const id of keys.keys()) dirty.add(topOf(id));
   if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
+  setTimeout(loadRun, 0);  // the run's summary and outputs: after the graph, off its path
 }
 
 window.podiumRun = { applied, keys, get status() { return runStatus; } };
