@@ -360,3 +360,76 @@ def test_a_thousand_step_run_page_draws_every_step(operator: Any, console: Conso
     assert shown > 0
     shot(page, "run-1000-steps")
     operator.clean()
+
+
+def test_plan_a_goal_see_why_save_it_and_run_it(operator: Any, console: Console) -> None:
+    page = operator.page
+    page.goto("/planner")
+    page.get_by_label("Goal").fill("Find the intent of the customer message and draft a reply")
+    page.get_by_label("Match words by").select_option("lexical")
+    page.get_by_role("button", name="Plan", exact=True).click()
+    page.wait_for_selector('#plan-graph .node[data-step="reply"]')
+    steps = page.locator("#plan-steps").inner_text()
+    assert "intent-classifier" in steps and "expected" in steps
+    page.get_by_label("Save as workflow named").fill("planned-triage")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_function(
+        "() => document.getElementById('plan-why').textContent.includes('planned-triage')"
+    )
+    page.locator("#plan-inputs input").first.fill(MESSAGE)
+    shot(page, "planner-plan")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_url("**/runs/*")
+    page.wait_for_function(
+        "() => document.getElementById('run-status').textContent === 'succeeded'"
+    )
+    # keyboard: focus a step of the graph and open its details with Enter
+    page.locator('.node[data-step="reply"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#detail >> text=Why this model")
+    assert page.locator('.node[data-step="reply"]').get_attribute("aria-label") == (
+        "step reply: succeeded, reply-drafter@1.0.0"
+    )
+    shot(page, "planned-run-keyboard-detail")
+    with client(console, "viewer") as api:
+        assert api.get("/api/v1/workflows/planned-triage").status_code == 200
+    operator.clean()
+
+
+def test_the_builder_adds_map_loop_and_approval_steps_that_validate(
+    operator: Any, console: Console
+) -> None:
+    page = operator.page
+    page.goto("/builder")
+    page.wait_for_selector("#capabilities .add-cap")
+    fill(page, "#wf-name", "kinds")
+    page.get_by_role("button", name="Add input").click()
+    settle(page)
+    fill(page, "#input-name-0", "items")
+    choose(page, "#input-type-0", "array")
+    add_step(page, "Add approval step", "check")
+    fill(page, "#approval-prompt", "Shout them all?")
+    fill(page, "#approval-approvers", "operator")
+    add_step(page, "Add map step", "each")
+    fill(page, "#step-map", "inputs.items")
+    choose(page, "#inner-uses", "capability/text.upper")
+    choose(page, "#in-text", "item")
+    fill(page, "#step-if", "steps.check.output.approved")
+    add_step(page, "Add loop step", "again")
+    choose(page, "#inner-uses", "capability/text.upper")
+    choose(page, "#in-text", "expr")
+    fill(page, "#in-text-text", "coalesce(loop.last.body.text, 'a') + 'a'")
+    fill(page, "#loop-until", "len(steps.body.output.text) > 3")
+    page.wait_for_selector("#valid-note")
+    built = yaml.safe_load(page.locator("#yaml").input_value())
+    assert built["steps"]["check"]["approval"] == {
+        "prompt": "Shout them all?",
+        "approvers": ["operator"],
+    }
+    assert built["steps"]["each"]["map"] == "${{ inputs.items }}"
+    assert built["steps"]["each"]["step"]["with"] == {"text": "${{ item }}"}
+    assert built["steps"]["again"]["loop"]["until"] == "${{ len(steps.body.output.text) > 3 }}"
+    edges = page.locator("#canvas path.edge").count()
+    assert edges == 1  # each waits for check
+    shot(page, "builder-map-loop-approval")
+    operator.clean()

@@ -66,6 +66,7 @@ class SessionBook:
         if key.expires_at is not None:
             expires = min(expires, key.expires_at)
         record: dict[str, object] = {"key_id": key.key_id, "csrf": csrf, "expires_at": expires}
+        self._forget_expired()
         self.store.put_document(KIND, _digest(cookie), record)
         return cookie, Session(key, csrf, expires)
 
@@ -95,6 +96,14 @@ class SessionBook:
         if key is None:
             return None
         return Session(key, str(record.get("csrf")), float(record.get("expires_at") or 0.0))
+
+    def _forget_expired(self) -> None:
+        """Delete the documents of sessions that have expired (done at each sign-in, which
+        is rare next to the requests a session makes)."""
+        now = time.time()
+        for digest, record in self.store.documents(KIND).items():
+            if float(record.get("expires_at") or 0.0) <= now:
+                self.store.delete_document(KIND, digest)
 
     def close(self, cookie: str | None) -> None:
         """End the session of ``cookie`` (sign-out)."""

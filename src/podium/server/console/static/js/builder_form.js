@@ -256,7 +256,7 @@ export function inspector(ctx, id) {
   const kind = kindOf(body);
   const errors = ctx.info.errors.filter((e) => e.step === id);
   return [
-    field("step-id", "Step name", text("step-id", id, (v) => ctx.rename(id, v.trim()), { pattern: "[A-Za-z_][A-Za-z0-9_-]*", required: true })),
+    field("step-id", "Step name", text("step-id", id, (v) => ctx.rename(id, v.trim()), { pattern: "[A-Za-z_][A-Za-z0-9_\\-]*", required: true })),
     h("p", { class: "muted" }, `Kind: ${kind === "uses" ? "model call" : kind}`),
     errors.length ? h("div", { class: "error", role: "alert", id: "step-errors" }, errors.map((e) => h("p", {}, (e.field ? e.field + ": " : "") + e.message))) : null,
     ...FORMS[kind](ctx, id, body),

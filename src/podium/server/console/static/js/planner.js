@@ -8,7 +8,11 @@ let plan = null;
 
 async function makePlan(event) {
   event.preventDefault();
-  const body = { goal: document.getElementById("goal").value, policy: document.getElementById("policy").value };
+  const body = {
+    goal: document.getElementById("goal").value,
+    policy: document.getElementById("policy").value,
+    matcher: document.getElementById("matcher").value,
+  };
   const maxCost = document.getElementById("max-cost").value;
   if (maxCost) body.max_cost = Number(maxCost);
   const box = document.getElementById("plan");
