@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from contextlib import closing
+from typing import Any
 
 import httpx
 from api_support import API, gated_flow, is_problem, shout_flow, until_status
@@ -231,3 +232,34 @@ def test_pages_carry_a_strict_content_security_policy(served: Served) -> None:
             models = viewer.get("/models").text
             assert "register-form" not in models
         assert "register-form" in browser.get("/models").text
+
+
+def test_a_step_shows_its_cascade_stages(served: Served) -> None:
+    orch = served.orchestrator
+
+    @orch.model(capabilities=["risk.test"], cost={"per_call": 0.001}, quality={"risk.test": 0.7})
+    def cheap(x: float) -> dict[str, Any]:
+        return {"label": "ok", "confidence": 0.5}
+
+    @orch.model(capabilities=["risk.test"], cost={"per_call": 0.01}, quality={"risk.test": 0.9})
+    def dear(x: float) -> dict[str, Any]:
+        return {"label": "fraud", "confidence": 0.99}
+
+    flow = {
+        "name": "cascaded",
+        "inputs": {"x": "number"},
+        "steps": {
+            "score": {
+                "uses": "capability/risk.test",
+                "with": {"x": "${{ inputs.x }}"},
+                "route": {"policy": "cascade", "threshold": 0.8},
+            }
+        },
+    }
+    with served.client("operator") as api:
+        run = api.post(f"{API}/runs", json={"workflow": flow, "inputs": {"x": 1}, "wait": True})
+        assert run.json()["status"] == "succeeded", run.text
+        step = api.get(f"{API}/runs/{run.json()['run_id']}/steps/score").json()
+    assert [s["model"] for s in step["decision"]["cascade"]] == ["cheap@0.1.0", "dear@0.1.0"]
+    assert [s["model"] for s in step["cascade"]] == ["cheap@0.1.0", "dear@0.1.0"]
+    assert step["model"] == "dear@0.1.0" and step["output"]["label"] == "fraud"

@@ -127,7 +127,7 @@ function render(redraw = true) {
   const steps = Object.keys(ctx.doc.steps).map((id) => info.get(id) || { id, kind: kindOf(ctx.doc.steps[id]), deps: [] });
   if (redraw || !graph) {
     if (steps.length) graph = drawGraph(canvas, steps, { onSelect: (id) => { selected = id; renderInspector(); }, label: "Steps of the workflow" });
-    else { graph = null; canvas.replaceChildren(h("p", { class: "muted" }, "No steps yet: add one from the left.")); }
+    else { graph = null; canvas.replaceChildren(h("p", { class: "muted" }, "No steps yet: add one under “Add a step”.")); }
   }
   const byStep = new Map();
   for (const e of ctx.info.errors) if (e.step) byStep.set(e.step, e.message);

@@ -1,13 +1,13 @@
 // Small SVG charts: stacked bars (runs by status over time) and lines (calls over time).
 import { h, s } from "./app.js";
 
-const W = 640, H = 200, L = 36, B = 22, T = 8, R = 8;
+const W = 960, H = 240, L = 36, B = 22, T = 8, R = 8;
 
 function axisY(root, max) {
   for (const f of [0, 0.5, 1]) {
     const y = T + (H - T - B) * (1 - f);
     root.append(s("line", { class: "axis", x1: L, x2: W - R, y1: y, y2: y, "stroke-opacity": f ? 0.25 : 1 }));
-    root.append(s("text", { x: L - 4, y: y + 4, "text-anchor": "end" }, String(Math.round(max * f))));
+    root.append(s("text", { x: L - 4, y: y + 4, "text-anchor": "end" }, String(Number.isInteger(max * f) ? max * f : (max * f).toFixed(1))));
   }
 }
 
