@@ -433,3 +433,21 @@ def test_the_builder_adds_map_loop_and_approval_steps_that_validate(
     assert edges == 1  # each waits for check
     shot(page, "builder-map-loop-approval")
     operator.clean()
+
+
+def test_the_runs_list_filters_by_status_and_text(operator: Any, console: Console) -> None:
+    run_id = start_waiting(console)
+    page = operator.page
+    page.goto("/runs")
+    page.get_by_label("Status").select_option("waiting")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_selector("#runs table")
+    statuses = page.locator("#runs tbody .status").all_inner_texts()
+    assert statuses and set(statuses) == {"waiting"}
+    page.get_by_label("Text").fill(run_id[-8:])
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_selector("#runs table")
+    assert page.locator("#runs tbody tr").all_inner_texts()[0].startswith(run_id)
+    assert page.locator("#runs tbody tr").count() == 1
+    shot(page, "runs-filtered")
+    operator.clean()

@@ -140,9 +140,11 @@ def runs_overview(store: Store, tenant: str | None, hours: int, limit: int) -> d
 
 
 def _open_approvals(store: Store, tenant: str | None) -> int:
+    """Steps waiting for a decision, counted as ``GET /approvals`` lists them."""
     count = 0
-    for record in store.runs(200, where=RunFilter(status="waiting", tenant=tenant)):
-        count += len(pending_approvals(record, RunState.replay(store.events(record.run_id))))
+    for status in ("waiting", "running"):
+        for record in store.runs(200, where=RunFilter(status=status, tenant=tenant)):
+            count += len(pending_approvals(record, RunState.replay(store.events(record.run_id))))
     return count
 
 

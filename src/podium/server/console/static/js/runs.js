@@ -3,7 +3,7 @@ import { api, clear, fmt, h, problemText, query, statusBadge, table } from "./ap
 const box = document.getElementById("runs");
 const params = query();
 const form = document.getElementById("filters");
-for (const name of ["status", "workflow", "q", "since"]) {
+for (const name of ["status", "workflow", "q", "since", "until"]) {
   if (params.get(name)) form.elements[name].value = params.get(name);
 }
 const cursors = [null];
@@ -12,9 +12,9 @@ let page = 0;
 function path(cursor) {
   const p = new URLSearchParams({ limit: "25" });
   for (const name of ["status", "workflow", "q"]) if (params.get(name)) p.set(name, params.get(name));
-  if (params.get("since")) {
-    const t = Date.parse(params.get("since"));
-    if (!Number.isNaN(t)) p.set("since", String(t / 1000));
+  for (const name of ["since", "until"]) {
+    const t = params.get(name) ? Date.parse(params.get(name)) : NaN;
+    if (!Number.isNaN(t)) p.set(name, String(t / 1000));
   }
   if (cursor) p.set("cursor", cursor);
   return "/runs?" + p;
