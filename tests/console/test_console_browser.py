@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import WIDTHS, Console, shot, signed_in
+from console_support import WIDTHS, Console, shot, signed_in
 
 from podium.registry import assignable
 
