@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from console_support import WIDTHS, Console, shot, signed_in
+from console_support import WIDTHS, Console, shot, signed_in, watch
 
 from podium.registry import assignable
 
@@ -217,11 +217,24 @@ def test_yaml_edits_show_in_the_graph_and_errors_sit_on_their_step(
 def test_approve_from_the_inbox_and_the_run_finishes(operator: Any, console: Console) -> None:
     run_id = start_waiting(console)
     page = operator.page
+    tab = watch(page.context.new_page())  # the run page, open while the run waits
+    watching = tab.page
+    watching.goto(f"/runs/{run_id}")
+    watching.wait_for_function(
+        "() => document.getElementById('run-status').textContent === 'waiting'"
+    )
     page.goto("/approvals")
     card = page.locator("article.approval", has=page.locator(f"text={run_id}"))
     card.get_by_label("Comment").fill("fine by me")
     shot(page, "approvals-inbox")
     card.get_by_role("button", name="Approve gate").click()
+    # the open run page follows its event stream on from the last event it saw
+    watching.wait_for_function(
+        "() => document.getElementById('run-status').textContent === 'succeeded'"
+    )
+    watching.wait_for_selector('.node[data-step="loud"].s-succeeded')
+    tab.clean()
+    watching.close()
     card.get_by_role("link", name="Watch the run continue").click()
     page.wait_for_url(f"**/runs/{run_id}")
     page.wait_for_function(

@@ -29,6 +29,7 @@ let source = null;
 let selected = null;
 let firstApplied = false;
 let settled = false;
+let quiet = 1000;           // the pause before listening again to a waiting run
 const applied = [];            // [seq, when applied (ms since epoch)] for measuring lag
 
 function topOf(key) { const m = /^[^[#/]+/.exec(key); return m ? m[0] : key; }
@@ -98,6 +99,7 @@ function flush() {
 
 let scheduled = false;
 function receive(message) {
+  quiet = 1000;
   const event = JSON.parse(message.data);
   queue.push(event);
   if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
@@ -117,7 +119,14 @@ function listen() {
       if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
       setTimeout(loadRun, 50);
     }
-    // waiting: the browser reconnects by itself with Last-Event-ID and gets what follows
+    else if (data.status === "waiting") {
+      // the stream ends while the run waits for a decision: listen again from the last
+      // event, after a pause that grows while nothing happens (1 s up to 5 s)
+      source.close();
+      source = null;
+      setTimeout(listen, quiet);
+      quiet = Math.min(quiet * 2, 5000);
+    }
   });
 }
 
