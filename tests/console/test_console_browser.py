@@ -19,6 +19,13 @@ pytestmark = pytest.mark.slow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MESSAGE = "I was charged twice for ORD-12345, please refund me"
+#: Form controls and buttons a screen reader could not name.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => el.type !== 'hidden' && !el.hidden)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+        && !el.getAttribute('aria-labelledby')
+        && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map((el) => el.id || el.outerHTML.slice(0, 60))"""
 TYPES = ["string", "number", "integer", "boolean", "array", "object", "any"]
 
 
@@ -159,6 +166,7 @@ def test_build_support_triage_save_run_and_watch_it_go_green(
     assert built["steps"]["intent"]["models"] == reference["steps"]["intent"]["models"]
     assert built["steps"]["reply"]["with"] == reference["steps"]["reply"]["with"]
     assert page.locator(".node.invalid").count() == 0
+    assert page.evaluate(UNLABELLED) == []  # the step form, inputs and outputs included
     shot(page, "builder-support-triage")
 
     page.get_by_role("button", name="Save as new version").click()
@@ -338,6 +346,8 @@ def test_every_page_loads_clean_at_both_widths(
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{path} is {overflow} px wider than the {width} window"
         assert page.locator("main h1").count() == 1
+        unlabelled = page.evaluate(UNLABELLED)
+        assert not unlabelled, f"{path}: controls without a label: {unlabelled}"
         shot(page, f"page-{name}-{width}")
     page.context.close()
     signin = browser.new_page(viewport={"width": WIDTHS[width][0], "height": 800})
@@ -434,6 +444,7 @@ def test_the_builder_adds_map_loop_and_approval_steps_that_validate(
     fill(page, "#in-text-text", "coalesce(loop.last.body.text, 'a') + 'a'")
     fill(page, "#loop-until", "len(steps.body.output.text) > 3")
     page.wait_for_selector("#valid-note")
+    assert page.evaluate(UNLABELLED) == []
     built = yaml.safe_load(page.locator("#yaml").input_value())
     assert built["steps"]["check"]["approval"] == {
         "prompt": "Shout them all?",
