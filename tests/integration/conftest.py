@@ -72,12 +72,14 @@ def ray_address() -> Iterator[str]:
         import ray
     else:
         ray = pytest.importorskip("ray")
+    before = _descendants(os.getpid())  # other fixtures' processes are not Ray's
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="podium")
     address = str(ray.get_runtime_context().gcs_address)
     try:
         yield address
     finally:
-        started = _descendants(os.getpid())  # Ray's servers, agents and workers
+        # Ray's servers, agents and workers: started since, and named so
+        started = {p for p in _descendants(os.getpid()) - before if _is_ray(_command(p))}
         ray.shutdown()
         deadline = time.monotonic() + 15
         while (left := started & _alive()) and time.monotonic() < deadline:
@@ -98,6 +100,18 @@ def _parents() -> dict[int, int]:
         if fields[0] != "Z":
             found[int(entry.name)] = int(fields[1])
     return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _is_ray(command: str) -> bool:
+    """Ray's own programs (in its package) and its workers (titled ``ray::...``)."""
+    return command.startswith("ray::") or f"site-packages{os.sep}ray{os.sep}" in command
 
 
 def _alive() -> set[int]:
