@@ -91,9 +91,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def intent_manifest(model_dir: Path) -> Path:
-    """The demo's intent classifier (TF-IDF and logistic regression), trained here."""
-    home = model_dir / "home"
+def intent_manifest(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's intent classifier (TF-IDF and logistic regression), from the session's
+    shared demo home (trained there on first use)."""
+    home = tmp_path_factory.getbasetemp() / "shared-demo-home"
     artifact = support.ensure_trained(home)[support.MODEL]["artifact"]
     path = model_dir / "intent.yaml"
     path.write_text(
