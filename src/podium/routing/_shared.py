@@ -51,6 +51,9 @@ MARGIN_S = 10.0
 HEARTBEAT_S = 10.0
 #: ...and is taken for gone when it has not for this long (or its pid is gone, same host).
 ALIVE_S = 30.0
+#: Past this many recorded processes, those gone for FORGET_S are forgotten.
+KEEP_SESSIONS = 100
+FORGET_S = 86_400.0
 #: Failing rounds are logged as a warning only once they have failed this long.
 QUIET_S = 60.0
 _HOST = socket.gethostname()
@@ -118,6 +121,7 @@ class LiveSync:
         self._alive_at = now
         sessions, _ = store.counters(SESSIONS)
         sessions.pop(self.session, None)
+        self._prune(sessions)
         if not any(_alive(key, numbers) for key, numbers in sessions.items()):
             # Every call before the newest push is in the store; those after it and before
             # this process said it was alive are of processes gone without pushing them.
@@ -131,6 +135,22 @@ class LiveSync:
                 self.sync(pull=False)  # the next process to start sees them pushed
         router.bandit.load_contexts(store.documents(CONTEXTS))
         router.cascades.load(store)
+
+    def _prune(self, sessions: dict[str, dict[str, float]]) -> None:
+        """Forget processes gone for a day (every CLI run that routes is one), except the
+        one that pushed last: its time is the mark a replay starts from."""
+        if len(sessions) <= KEEP_SESSIONS:
+            return
+        newest = max(s.get("pushed_until", 0.0) for s in sessions.values())
+        old = [
+            key
+            for key, s in sessions.items()
+            if s.get("pushed_until", 0.0) < newest - FORGET_S and not _alive(key, s)
+        ]
+        if old:
+            self.store.delete_counters(SESSIONS, old)
+            for key in old:
+                del sessions[key]
 
     def _session(self, pushed_until: float, alive_at: float) -> list[Delta]:
         return [

@@ -246,6 +246,12 @@ class MemoryStore:
                         found.setdefault(key, {})[name] = value
             return found, now
 
+    def delete_counters(self, kind: str, keys: Sequence[str]) -> None:
+        with self._lock:
+            book = self._counters.get(kind, {})
+            for key in keys:
+                book.pop(key, None)
+
     def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
         with self._lock:
             now = time.time()

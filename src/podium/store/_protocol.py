@@ -222,6 +222,10 @@ class Store(Protocol):
         less a margin for transactions still committing)."""
         ...
 
+    def delete_counters(self, kind: str, keys: Sequence[str]) -> None:
+        """Remove every counter of these keys."""
+        ...
+
     def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
         """Take up to ``want`` whole tokens from the bucket ``key`` (refilled at ``per_s`` a
         second, holding at most ``burst``) in one atomic step shared by every process."""

@@ -38,6 +38,7 @@ from podium.store._tables import (
     SETTLED_STATUSES,
     cache_table,
     contracts_table,
+    counters_table,
     decisions_table,
     documents_table,
     events_table,
@@ -497,6 +498,11 @@ class SqlStore:
             except SQLAlchemyError as exc:
                 self._conn.rollback()
                 raise StoreError(f"database read failed: {reason(exc)}") from None
+
+    def delete_counters(self, kind: str, keys: Sequence[str]) -> None:
+        if keys:
+            t = counters_table
+            self._write((t.delete().where(t.c.kind == kind, t.c.key.in_(list(keys))), None))
 
     def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
         live = self._live_sql()

@@ -476,3 +476,12 @@ def test_two_changes_of_one_counter_in_one_call(
     store.add_counters({"b": [then]})
     together = store.counters("a")[0]["k"]["n"]
     assert together == pytest.approx(store.counters("b")[0]["k"]["n"])
+
+
+def test_delete_counters(store: Store) -> None:
+    store.add_counters({"s": [Delta("a", "x", 1.0), Delta("a", "y", 2.0), Delta("b", "x", 3.0)]})
+    store.add_counters({"t": [Delta("a", "x", 4.0)]})
+    store.delete_counters("s", ["a", "missing"])
+    store.delete_counters("s", [])
+    assert store.counters("s")[0] == {"b": {"x": 3.0}}
+    assert store.counters("t")[0] == {"a": {"x": 4.0}}
