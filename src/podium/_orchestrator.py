@@ -287,13 +287,14 @@ class Orchestrator:
         """Asynchronous :meth:`repair` (one short write)."""
         return self.repair(run_id)
 
-    def cancel(self, run_id: str) -> RunRecord:
-        """Cancel a run; a process still running it stops within a fraction of a second."""
-        return cancel_run(self.store, run_id)
+    def cancel(self, run_id: str, *, by: str | None = None) -> RunRecord:
+        """Cancel a run (``by``: who asks, for the audit log); a process still running it
+        stops within a fraction of a second."""
+        return cancel_run(self.store, run_id, by=by)
 
-    async def acancel(self, run_id: str) -> RunRecord:
+    async def acancel(self, run_id: str, *, by: str | None = None) -> RunRecord:
         """Asynchronous :meth:`cancel` (one claim and one write; the driver stops itself)."""
-        return self.cancel(run_id)
+        return self.cancel(run_id, by=by)
 
     def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
         """Stored runs, newest first (``where`` filters by status, workflow, tenant, time)."""

@@ -17,6 +17,7 @@
      |    +-- StepTimeoutError     a step took longer than its ``timeout_s``
      |    +-- NoCandidateError     no registered model satisfies a step's route constraints
      |    +-- RefusedError         a rule (policy, budget, guard) refused a model call
+     |         +-- ApprovalRequired  a rule lets the call go only once someone approves it
      +-- StoreError                the database could not be read or written
           +-- LeaseLostError       another process claimed the run this one was driving
 """
@@ -24,6 +25,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalRequired",
     "DatabaseFileError",
     "ExecutionError",
     "ExpressionError",
@@ -157,6 +159,28 @@ class RefusedError(ExecutionError):
         self.rule = rule
         self.reason = reason
         super().__init__(f"refused by rule '{rule}': {reason}")
+
+
+class ApprovalRequired(RefusedError):
+    """A rule lets a model call go on only once someone approves it.
+
+    The step then waits durably like an approval step (``podium approve RUN STEP``); once
+    approved, the call is made again and the rule finds the decision. Raised by interceptors.
+    """
+
+    def __init__(
+        self,
+        rule: str,
+        reason: str,
+        *,
+        prompt: str,
+        approvers: tuple[str, ...] = (),
+        timeout_s: float | None = None,
+    ) -> None:
+        self.prompt = prompt
+        self.approvers = approvers
+        self.timeout_s = timeout_s
+        super().__init__(rule, reason)
 
 
 class StoreError(PodiumError):

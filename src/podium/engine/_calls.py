@@ -25,6 +25,7 @@ from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
 from podium.engine._ir import RetryPolicy
 from podium.errors import (
+    ApprovalRequired,
     ExecutionError,
     ModelCallError,
     RefusedError,
@@ -75,6 +76,9 @@ class ModelCall:
 
 
 Proceed = Callable[[ModelCall], Awaitable[JSONObject]]
+#: Told of each failed attempt: the model, the attempt number, the error, and the rule
+#: when a rule refused the call.
+FailureHook = Callable[[ModelSpec, int, str, str | None], object]
 
 
 class Interceptor(Protocol):
@@ -393,7 +397,7 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
         hedge_after_s: float | None = None,
         decision: RouteDecision | None = None,
     ) -> CallResult:
@@ -426,14 +430,16 @@ class ModelCaller:
                         tried=tried,
                         decision=decision,
                     )
+                except ApprovalRequired:
+                    raise  # the step waits for a decision; no other model is asked meanwhile
                 except RefusedError as exc:
                     errors.append(str(exc))
-                    on_failure(spec, attempt_no, str(exc))
+                    on_failure(spec, attempt_no, str(exc), exc.rule)
                     break
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
                     errors.append(message)
-                    on_failure(spec, attempt_no, message)
+                    on_failure(spec, attempt_no, message, None)
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
                     if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
@@ -452,7 +458,7 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
     ) -> CallResult:
         """Ask ``decision.stages`` in order until one is confident enough (the last always
         is). A failing stage escalates; if the last one fails (after its fallbacks), the

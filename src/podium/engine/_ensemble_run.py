@@ -42,9 +42,7 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
             retry=step.retry,
             capability=capability,
             cache=step.cache,
-            on_failure=lambda s, n, error: ex.journal.record(
-                "attempt_failed", key, attempt=n, model=s.key, error=error
-            ),
+            on_failure=ex.failure_hook(key),
             hedge_after_s=hedge_after_s,
             decision=decision,
         )
@@ -74,6 +72,7 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
     return ex._succeed(
         key,
         combined,
+        **ex.input_digest(inputs),
         model=f"ensemble:{step.combine}",
         cost=cost,
         members=[
@@ -103,9 +102,7 @@ async def _stack(
         retry=step.retry,
         capability=None,
         cache=step.cache,
-        on_failure=lambda s, n, error: ex.journal.record(
-            "attempt_failed", base.step or "", attempt=n, model=s.key, error=error
-        ),
+        on_failure=ex.failure_hook(base.step or ""),
     )
     combined = {
         k: v

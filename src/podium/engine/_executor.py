@@ -18,7 +18,7 @@ from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import StepStatus
 from podium.adapters import CallContext
 from podium.engine._approvals import TIMED_OUT, ApprovalDesk, remaining
-from podium.engine._calls import CallResult, ModelCaller, StepFailure
+from podium.engine._calls import CallResult, FailureHook, ModelCaller, StepFailure
 from podium.engine._ensemble_run import run_ensemble
 from podium.engine._ir import (
     ApprovalStep,
@@ -31,10 +31,16 @@ from podium.engine._ir import (
 )
 from podium.engine._journal import Journal
 from podium.engine._loader import input_defaults, input_schema
-from podium.errors import ModelCallError, NoCandidateError, SchemaError, UserError
+from podium.errors import (
+    ApprovalRequired,
+    ModelCallError,
+    NoCandidateError,
+    SchemaError,
+    UserError,
+)
 from podium.registry import ModelSpec, Registry
 from podium.routing import RoutePolicy, Router, for_tenant
-from podium.store import Event, encode_json
+from podium.store import Event, digest, encode_json
 
 S = StepStatus
 _WORK = (CallStep, EnsembleStep)  # steps that call models (a tuple: isinstance's fastest form)
@@ -105,9 +111,12 @@ class Executor:
         *,
         limits: Limits = DEFAULT_LIMITS,
         run: RunContext | None = None,
+        audit: bool = False,
     ) -> None:
         self.run_id = run_id
         self.run = run
+        #: Whether model calls name the hash of their inputs (for the audit log).
+        self.audit = audit
         #: The run's tenant: only models that serve it are routed to or resolved.
         self.tenant = run.tenant if run is not None else None
         self.journal = journal
@@ -250,13 +259,18 @@ class Executor:
             raise self._fail(key, exc.message) from None
         try:
             if isinstance(step, _WORK):
-                self.desk.working()
-                try:
-                    if isinstance(step, CallStep):
-                        return await self._call(step, inputs, key)
-                    return await run_ensemble(self, step, inputs, key)
-                finally:
-                    self.desk.idle()
+                while True:
+                    self.desk.working()
+                    try:
+                        if isinstance(step, CallStep):
+                            return await self._call(step, inputs, key)
+                        return await run_ensemble(self, step, inputs, key)
+                    except ApprovalRequired as needed:
+                        asked = needed
+                    finally:
+                        self.desk.idle()
+                    if not await self._await_rule_approval(key, asked):
+                        return WAITING
             if isinstance(step, MapStep):
                 return await self._within(step, key, self._map(step, scope, key))
             if isinstance(step, LoopStep):
@@ -274,6 +288,50 @@ class Executor:
             # run ends failed with the reason (never left running)
             raise self._fail(key, getattr(exc, "message", None) or str(exc)) from None
         raise AssertionError(f"unknown step kind {type(step).__name__}")
+
+    async def _await_rule_approval(self, key: str, needed: ApprovalRequired) -> bool:
+        """A rule asked for approval before the step's model call: wait for a decision like
+        an approval step does (durably, for ``podium approve``). ``True``: decided, call
+        again (the rule finds the decision); ``False``: the run stops waiting."""
+        record = self.state.step(key)
+        requested = record.approval if record else None
+        if requested is None or requested.get("decision") is not None:
+            self.journal.record(
+                "approval_requested",
+                key,
+                prompt=needed.prompt,
+                approvers=list(needed.approvers),
+                timeout_s=needed.timeout_s,
+                rule=needed.rule,
+                reason=needed.reason,
+            )
+            requested = self.state.step(key).approval  # type: ignore[union-attr]
+        left = remaining(float((requested or {}).get("requested_at") or 0), needed.timeout_s)
+        if left is None or left > 0:
+            await self.journal.flush()  # durable before anyone can answer it
+            decision = await self.desk.park(key, left)
+        else:
+            decision = TIMED_OUT
+        if decision == TIMED_OUT:
+            decision = await self._decide_by_timeout(key, needed.timeout_s or 0.0)
+        return isinstance(decision, dict)
+
+    def failure_hook(self, key: str) -> FailureHook:
+        """Records each failed attempt of ``key`` (and the rule, for a refusal)."""
+
+        def failed(spec: ModelSpec, n: int, error: str, rule: str | None) -> None:
+            if rule is None:
+                self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
+            else:
+                self.journal.record(
+                    "attempt_failed", key, attempt=n, model=spec.key, error=error, rule=rule
+                )
+
+        return failed
+
+    def input_digest(self, inputs: Any) -> dict[str, Any]:
+        """``{"input_sha256": ...}`` for a model call's step record when audited, else ``{}``."""
+        return {"input_sha256": digest(inputs)} if self.audit else {}
 
     async def _within(self, step: Step, key: str, work: Coroutine[Any, Any, Outcome]) -> Outcome:
         """A container step (map, loop, sub-workflow) as a whole must finish in ``timeout_s``."""
@@ -376,10 +434,7 @@ class Executor:
         attempt = self._started_call(key, chosen_key, decision.to_json())
         capability = step.uses.name if step.uses.kind == "capability" else None
         base = CallContext(self.run_id, key, attempt, None, step.timeout_s, self.run)
-
-        def failed(spec: ModelSpec, n: int, error: str) -> None:
-            self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
-
+        failed = self.failure_hook(key)
         if decision.stages:
             result = await self.caller.call_cascade(
                 decision,
@@ -414,6 +469,8 @@ class Executor:
             data["instance"] = result.instance
         if result.hedged:
             data["hedged"] = True
+        if self.audit:
+            data["input_sha256"] = digest(inputs)
         return self._succeed_with(key, data)
 
     async def _map(self, step: MapStep, scope: Scope, key: str) -> Outcome:

@@ -268,6 +268,7 @@ class Runner:
                 self.registry,
                 limits=self.limits,
                 run=context,
+                audit=getattr(self.store, "audited", False),
             )
             scope = Scope(state.inputs)
             work = asyncio.get_running_loop().create_task(
