@@ -65,11 +65,16 @@ NOBODY = Caller()
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """The run a model call serves: its id, workflow and caller (frozen)."""
+    """The run a model call serves: its id, workflow and caller (frozen).
+
+    ``definition`` is the workflow being run (the engine's ``Workflow``), for rules that
+    read what it declares (the data class of each input); ``None`` outside a workflow.
+    """
 
     run_id: str
     workflow: str
     caller: Caller = NOBODY
+    definition: Any = None
 
     @property
     def principal(self) -> str | None:

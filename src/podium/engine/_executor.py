@@ -31,6 +31,7 @@ from podium.engine._ir import (
 )
 from podium.engine._journal import Journal
 from podium.engine._loader import input_defaults, input_schema
+from podium.engine._rule_approval import await_rule_approval
 from podium.errors import (
     ApprovalRequired,
     ModelCallError,
@@ -269,7 +270,7 @@ class Executor:
                         asked = needed
                     finally:
                         self.desk.idle()
-                    if not await self._await_rule_approval(key, asked):
+                    if not await await_rule_approval(self, key, asked):
                         return WAITING
             if isinstance(step, MapStep):
                 return await self._within(step, key, self._map(step, scope, key))
@@ -288,33 +289,6 @@ class Executor:
             # run ends failed with the reason (never left running)
             raise self._fail(key, getattr(exc, "message", None) or str(exc)) from None
         raise AssertionError(f"unknown step kind {type(step).__name__}")
-
-    async def _await_rule_approval(self, key: str, needed: ApprovalRequired) -> bool:
-        """A rule asked for approval before the step's model call: wait for a decision like
-        an approval step does (durably, for ``podium approve``). ``True``: decided, call
-        again (the rule finds the decision); ``False``: the run stops waiting."""
-        record = self.state.step(key)
-        requested = record.approval if record else None
-        if requested is None or requested.get("decision") is not None:
-            self.journal.record(
-                "approval_requested",
-                key,
-                prompt=needed.prompt,
-                approvers=list(needed.approvers),
-                timeout_s=needed.timeout_s,
-                rule=needed.rule,
-                reason=needed.reason,
-            )
-            requested = self.state.step(key).approval  # type: ignore[union-attr]
-        left = remaining(float((requested or {}).get("requested_at") or 0), needed.timeout_s)
-        if left is None or left > 0:
-            await self.journal.flush()  # durable before anyone can answer it
-            decision = await self.desk.park(key, left)
-        else:
-            decision = TIMED_OUT
-        if decision == TIMED_OUT:
-            decision = await self._decide_by_timeout(key, needed.timeout_s or 0.0)
-        return isinstance(decision, dict)
 
     def failure_hook(self, key: str) -> FailureHook:
         """Records each failed attempt of ``key`` (and the rule, for a refusal)."""

@@ -152,7 +152,7 @@ class Runner:
         )
         state = RunState()
         state.apply(first)
-        context = RunContext(run_id, workflow.name, who)
+        context = RunContext(run_id, workflow.name, who, workflow)
         return await self._drive(run_id, workflow, state, 1, context, opened=first)
 
     async def resume(
@@ -180,6 +180,7 @@ class Runner:
             run_id,
             record.workflow,
             Caller.from_record(record.principal, record.tenant, record.caller),
+            workflow,
         )
         return await self._drive(
             run_id, workflow, state, fence, context, resumed=True, by=by.principal if by else None
