@@ -18,6 +18,10 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     sqlite_synchronous: str = "NORMAL"
     write_retry_s: float = 5.0
+    #: ``$PODIUM_AUDIT``: keep the hash-chained audit log (``off``/``0``/``false``: don't).
+    audit: bool = True
+    #: ``$PODIUM_POLICY``: the policy file applied to every model call, if any.
+    policy: Path | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
@@ -32,6 +36,8 @@ class Settings:
             limits=Limits.from_env(),
             sqlite_synchronous=os.environ.get("PODIUM_SQLITE_SYNCHRONOUS") or "NORMAL",
             write_retry_s=_seconds("PODIUM_WRITE_RETRY_S", 5.0),
+            audit=_flag("PODIUM_AUDIT", True),
+            policy=Path(os.environ["PODIUM_POLICY"]) if os.environ.get("PODIUM_POLICY") else None,
         )
 
 
@@ -48,3 +54,16 @@ def _seconds(variable: str, default: float) -> float:
 
         raise UserError(f"must be a number of seconds, not {raw!r}", field=variable)
     return value
+
+
+def _flag(variable: str, default: bool) -> bool:
+    raw = (os.environ.get(variable) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    from podium.errors import UserError
+
+    raise UserError(f"must be on or off, not {raw!r}", field=variable)

@@ -12,6 +12,7 @@
      |    +-- RunNotFoundError     no run has that id
      |    +-- InvalidStateError    the run or step is not in a state that allows the action
      |    +-- DatabaseFileError    the database file or setting cannot be used (empty, not SQLite)
+     |    +-- PolicyError          a policy file is malformed
      +-- ExecutionError            a run failed (the CLI exits with 1)
      |    +-- ModelCallError       a model raised, returned bad output or could not be reached
      |    +-- StepTimeoutError     a step took longer than its ``timeout_s``
@@ -36,6 +37,7 @@ __all__ = [
     "ModelNotFoundError",
     "NoCandidateError",
     "PodiumError",
+    "PolicyError",
     "RefusedError",
     "RunNotFoundError",
     "SchemaError",
@@ -122,6 +124,10 @@ class InvalidStateError(UserError):
 class DatabaseFileError(UserError):
     """The database Podium was pointed at cannot be used: an empty or foreign file, a bad
     setting. Nothing was written to it."""
+
+
+class PolicyError(UserError):
+    """A policy file is malformed: an unknown rule, a bad expression, a missing limit."""
 
 
 class ExecutionError(PodiumError):
