@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, case, func, select, text
 
 from podium._context import current_actor
 from podium.errors import StoreError
@@ -163,9 +163,7 @@ class AuditedSql:
         """Calls, failures and cost of model calls, grouped as ``query`` asks."""
         a = audit_table
         column = getattr(a.c, USAGE_GROUPS[query.by])
-        cached = func.sum(
-            text("CASE WHEN podium_audit.data LIKE '%\"cached\":true%' THEN 1 ELSE 0 END")
-        )
+        cached = func.sum(case((a.c.data.like('%"cached":true%'), 1), else_=0))
         stmt = (
             select(column, a.c.kind, func.count(), func.coalesce(func.sum(a.c.cost), 0.0), cached)
             .where(a.c.kind.in_(("model.call", "model.failed")))
@@ -188,7 +186,7 @@ class AuditedSql:
         with self._lock:
             try:
                 for hold in holds:
-                    self._conn.execute(_insert_missing(self._sqlite), {"k": hold.key, "t": moment})
+                    self._conn.execute(_insert_missing(), {"k": hold.key, "t": moment})
                     stmt = (
                         b.update()
                         .where(b.c.key == hold.key)
@@ -249,7 +247,7 @@ class AuditedSql:
         return (float(rows[0][0]), int(rows[0][1])) if rows else (0.0, 0)
 
 
-def _insert_missing(sqlite: bool) -> Any:
+def _insert_missing() -> Any:
     sql = (
         "INSERT INTO podium_budgets (key, spent, reserved, calls, reserved_calls, updated_at) "
         "VALUES (:k, 0, 0, 0, 0, :t) ON CONFLICT (key) DO NOTHING"
