@@ -49,11 +49,17 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
 
     results = await asyncio.gather(*(member(m) for m in members), return_exceptions=True)
     votes, failed, cost = [], [], 0.0
+    calls: dict[str, dict[str, Any]] = {}  # member -> what its call cost, from the cache or not
     for spec, result in zip(members, results, strict=True):
         if isinstance(result, CallResult):
             cap = capability or spec.capabilities[0]
             votes.append(Vote(spec.key, result.output, spec.quality_for(cap)))
             cost += result.cost
+            calls[spec.key] = {
+                "cost": result.cost,
+                "cached": result.cached,
+                "latency_ms": round(result.latency_ms, 3),
+            }
         elif isinstance(result, StepFailure):
             failed.append({"model": spec.key, "error": result.reason})
         else:
@@ -77,6 +83,7 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
         cost=cost,
         members=[
             {k: m[k] for k in ("model", "weight", "contribution") if k in m}
+            | calls.get(m.get("model", ""), {})
             for m in combined.get("members", [])
         ],
     )

@@ -53,24 +53,25 @@ def describe(run_id: str, run: RunInfo, events: Sequence[Event]) -> list[AuditNo
         found = make(event)
         if found is None:
             continue
-        kind, subject, data, cost, principal = found
-        notes.append(
-            AuditNote(
-                kind,
-                event.ts,
-                data,
-                subject,
-                principal or run.principal,
-                run.tenant,
-                run.workflow,
-                run_id,
-                cost,
+        for kind, subject, data, cost, principal in found if isinstance(found, list) else [found]:
+            notes.append(
+                AuditNote(
+                    kind,
+                    event.ts,
+                    data,
+                    subject,
+                    principal or run.principal,
+                    run.tenant,
+                    run.workflow,
+                    run_id,
+                    cost,
+                )
             )
-        )
     return notes
 
 
-_Found = tuple[str, str | None, dict[str, Any], float | None, str | None] | None
+_Note = tuple[str, str | None, dict[str, Any], float | None, str | None]
+_Found = _Note | list[_Note] | None
 
 
 def _run_started(e: Event) -> _Found:
@@ -127,6 +128,8 @@ def _step_succeeded(e: Event) -> _Found:
         return None  # a map, loop, sub-workflow or approval: no model call of its own
     if "latency_ms" not in d and not model.startswith("ensemble:"):
         return None
+    if model.startswith("ensemble:"):
+        return _ensemble(e, model)
     data: dict[str, Any] = {
         "step": e.step,
         "model": model,
@@ -138,11 +141,53 @@ def _step_succeeded(e: Event) -> _Found:
     for extra in _CALL_EXTRAS:
         if extra in d:
             data[extra] = d[extra]
-    members = d.get("members")
-    if isinstance(members, list):
-        data["members"] = members
     cost = d.get("cost")
     return "model.call", model, data, float(cost) if cost is not None else 0.0, None
+
+
+def _ensemble(e: Event, model: str) -> list[_Note]:
+    """An ensemble step: one ``model.call`` per member, then how they were combined (the
+    cost left over is the stacking model's call, recorded as one when there is one)."""
+    d = e.data
+    raw_output = d.get("output")
+    output: dict[str, Any] = raw_output if isinstance(raw_output, dict) else {}
+    answers = {
+        m.get("model"): m.get("output") for m in output.get("members") or () if isinstance(m, dict)
+    }
+    notes: list[_Note] = []
+    spent = 0.0
+    members = [m for m in d.get("members") or () if isinstance(m, dict)]
+    for member in members:
+        name = str(member.get("model"))
+        cost = float(member.get("cost") or 0.0)
+        spent += cost
+        data: dict[str, Any] = {
+            "step": e.step,
+            "model": name,
+            "cached": bool(member.get("cached")),
+            "output_sha256": digest(answers.get(name)),
+            "ensemble": model,
+        }
+        if "latency_ms" in member:
+            data["latency_ms"] = member["latency_ms"]
+        if "input_sha256" in d:
+            data["input_sha256"] = d["input_sha256"]
+        notes.append(("model.call", name, data, cost, None))
+    total = float(d.get("cost") or 0.0)
+    stacker = output.get("combined_by")
+    if isinstance(stacker, str) and "@" in stacker and total - spent > 1e-12:
+        data = {"step": e.step, "model": stacker, "ensemble": model, "stacking": True}
+        notes.append(("model.call", stacker, data, total - spent, None))
+    combined = {
+        "step": e.step,
+        "combine": model,
+        "members": [
+            {k: m[k] for k in ("model", "weight", "contribution") if k in m} for m in members
+        ],
+        "output_sha256": digest(d.get("output")),
+    }
+    notes.append(("ensemble.combined", model, combined, None, None))
+    return notes
 
 
 def _attempt_failed(e: Event) -> _Found:
