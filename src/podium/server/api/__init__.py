@@ -18,6 +18,7 @@ _PARTS = {
     "_plans": "plans",
     "_stats": "stats",
     "_keys": "keys",
+    "_audit": "governance",
 }
 for _part in _PARTS:
     import_module(f"{__name__}.{_part}")
