@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,7 +13,9 @@ from rich.tree import Tree
 
 from podium.cli._app import JsonOpt, app, emit_json, err, handles_errors, orchestrator, out
 from podium.errors import UserError
-from podium.store import Store
+
+if TYPE_CHECKING:
+    from podium.store import Store
 
 audit_app = typer.Typer(help="Verify, export and anchor the audit log.", no_args_is_help=True)
 policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True)

@@ -239,10 +239,13 @@ def _fault(
     if record.expected_hash() != record.hash:
         for other in range(max(1, seq - 16), seq + 17):
             if other != seq and record.expected_hash(other) == record.hash:
-                return seq, (
-                    f"record {seq} reordered: it was written as record {other}"
-                    f" (its predecessor there had hash {record.prev[:12]}...)"
-                )
+                earlier = recent.get(record.prev)
+                if earlier is not None and earlier == other - 1 and earlier < prev_seq:
+                    return other, (
+                        f"record {other} inserted: the record now numbered {seq} was "
+                        f"written as {other}, right after record {earlier}"
+                    )
+                return seq, f"record {seq} reordered: it was written as record {other}"
         return seq, f"record {seq} altered: its contents do not give its hash"
     if record.prev != prev_hash:
         earlier = recent.get(record.prev)
