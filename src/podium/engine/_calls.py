@@ -400,15 +400,22 @@ class ModelCaller:
         on_failure: FailureHook,
         hedge_after_s: float | None = None,
         decision: RouteDecision | None = None,
+        alternatives: Sequence[ModelSpec] = (),
     ) -> CallResult:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
         each retry goes to an instance not yet tried while there is one. A refusal is never
-        retried: the step moves to its next model, and fails naming the rule if none is left.
+        retried: the step moves to the ``alternatives`` not yet tried (the router's runner-ups)
+        and then to its next model, and fails naming the rule if none is left.
         """
         errors: list[str] = []
         attempt_no = base.attempt - 1
-        last = len(models) - 1
-        for position, spec in enumerate(models):
+        order = list(models)
+        spare = list(alternatives)
+        position = -1
+        while position + 1 < len(order):
+            position += 1
+            spec = order[position]
+            last = len(order) - 1
             tried: set[int] = set()
             for attempt in range(1, retry.attempts + 1):
                 attempt_no += 1
@@ -435,6 +442,12 @@ class ModelCaller:
                 except RefusedError as exc:
                     errors.append(str(exc))
                     on_failure(spec, attempt_no, str(exc), exc.rule)
+                    if spare:  # another candidate may be allowed: ask it next
+                        known = {m.key for m in order}
+                        order[position + 1 : position + 1] = [
+                            m for m in spare if m.key not in known
+                        ]
+                        spare = []
                     break
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
@@ -445,7 +458,7 @@ class ModelCaller:
                         break
                     if attempt < retry.attempts:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
-        tried_models = ", ".join(s.key for s in models)
+        tried_models = ", ".join(s.key for s in order[: position + 1])
         raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)
 
     async def call_cascade(

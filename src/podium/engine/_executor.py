@@ -437,6 +437,7 @@ class Executor:
                 on_failure=failed,
                 hedge_after_s=decision.hedge_after_s,
                 decision=decision,
+                alternatives=[c.spec for c in decision.ranked[1:]],
             )
             data = _call_data(result, chosen, chosen_key)
         if result.instance is not None:

@@ -31,7 +31,6 @@ class PolicyGate:
     def __init__(self, policy: Policy, store: Store) -> None:
         self.policy = policy
         self.store = store
-        self._needs_classes = policy.data_classes is not None
 
     async def __call__(self, call: ModelCall, proceed: Proceed) -> JSONObject:
         facts = self._facts(call)
@@ -67,7 +66,7 @@ class PolicyGate:
         step = call.context.step
         run_id = call.context.run_id
         classes: frozenset[str] = frozenset()
-        if self._needs_classes:
+        if self.policy.data_classes is not None:
             definition = run.definition if run is not None else None
             if definition is not None:
                 classes = classes_for_key(definition, step)
