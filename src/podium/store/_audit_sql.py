@@ -8,6 +8,7 @@ taken first. Either way the records are written in the transaction of what they 
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -20,7 +21,7 @@ from podium._context import current_actor
 from podium.errors import StoreError
 from podium.store._audit import AuditNote, AuditRecord, audit_table, budgets_table, chain
 from podium.store._audit_events import RunInfo, describe
-from podium.store._budget import BudgetHold, Reservation, refused_by
+from podium.store._budget import NO_CALL_LIMIT, BudgetHold, Reservation, refused_by
 from podium.store._protocol import Event, RunRecord
 from podium.store._tables import runs_table
 from podium.store._usage import USAGE_GROUPS, UsageQuery, UsageRow
@@ -187,16 +188,17 @@ class AuditedSql:
             try:
                 for hold in holds:
                     self._conn.execute(_insert_missing(), {"k": hold.key, "t": moment})
-                    stmt = (
-                        b.update()
-                        .where(b.c.key == hold.key)
-                        .where(b.c.spent + b.c.reserved + hold.amount <= hold.max_cost + 1e-9)
-                        .where(b.c.calls + b.c.reserved_calls + 1 <= hold.max_calls)
-                        .values(
-                            reserved=b.c.reserved + hold.amount,
-                            reserved_calls=b.c.reserved_calls + 1,
-                            updated_at=moment,
+                    stmt = b.update().where(b.c.key == hold.key)
+                    if math.isfinite(hold.max_cost):
+                        stmt = stmt.where(
+                            b.c.spent + b.c.reserved + hold.amount <= hold.max_cost + 1e-9
                         )
+                    if hold.max_calls < NO_CALL_LIMIT:
+                        stmt = stmt.where(b.c.calls + b.c.reserved_calls + 1 <= hold.max_calls)
+                    stmt = stmt.values(
+                        reserved=b.c.reserved + hold.amount,
+                        reserved_calls=b.c.reserved_calls + 1,
+                        updated_at=moment,
                     )
                     if self._conn.execute(stmt).rowcount != 1:
                         row = self._conn.execute(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: A budget with no limit on calls.
-NO_CALL_LIMIT = 2**62
+#: A budget with no limit on calls (the largest count a 32-bit column holds).
+NO_CALL_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
