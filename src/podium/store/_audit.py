@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import Column, Float, Integer, String, Table, Text
 
 from podium._types import JSONObject
 from podium.store._tables import metadata
@@ -45,7 +45,6 @@ audit_table = Table(
     Column("data", Text, nullable=False),
     Column("prev", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    Index("ix_podium_audit_ts", "ts"),
 )
 budgets_table = Table(
     "podium_budgets",
@@ -60,7 +59,7 @@ budgets_table = Table(
 )
 
 _CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
 )
 _HEADER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
