@@ -251,3 +251,11 @@ def _today() -> str:
     import time
 
     return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def test_detect_pii_classes_inputs_by_what_the_pii_detector_finds(tmp_path: Path) -> None:
+    policy = "detect: [pii]\ndata_classes: {pii: [on-prem]}\n"
+    with orchestrator(tmp_path, policy) as orch:
+        assert orch.run(flow(), {"note": "the weather"}).steps[0]["model"] == "plain@0.1.0"
+        found = orch.run(flow(), {"note": "card 4111 1111 1111 1111 please"})
+        assert found.ok and {s["model"] for s in found.steps} == {"careful@0.1.0"}

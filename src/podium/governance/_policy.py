@@ -49,6 +49,25 @@ def _no_steps() -> Mapping[str, Any]:
     return {}
 
 
+class PiiClasses:
+    """A :class:`DataGuard` over the PII detector: inputs holding an e-mail address, a phone,
+    card or national number or an IBAN are ``pii`` (``detect: [pii]`` in a policy file)."""
+
+    def __init__(self) -> None:
+        self._detector: Any = None
+
+    def classes(self, inputs: JSONObject) -> Collection[str]:
+        if self._detector is None:
+            from podium.governance.pii import PiiDetector  # phonenumbers, stdnum: on first use
+
+            self._detector = PiiDetector()
+        return ("pii",) if self._detector.contains(inputs) else ()
+
+
+#: ``detect:`` names -> the guard each adds.
+DETECTORS: dict[str, Callable[[], DataGuard]] = {"pii": PiiClasses}
+
+
 @dataclass(frozen=True, slots=True)
 class CallFacts:
     """What rules look at: the call's model, step, run and the classes of its data;

@@ -3,6 +3,7 @@
 ::
 
     dry_run: false                  # true: record what would be refused, refuse nothing
+    detect: [pii]                   # also class inputs by what the PII detector finds
     data_classes:                   # class -> the model tags that may receive it, or any
       phi: [phi-ok]
       pii: [pii-safe, phi-ok]
@@ -40,6 +41,7 @@ from podium.errors import ExpressionError, ModelNotFoundError, PolicyError
 from podium.governance._budget import PERIODS, SCOPES, BudgetRule
 from podium.governance._policy import (
     ANY_MODEL,
+    DETECTORS,
     RULE_KINDS,
     ApproveRule,
     DataClassRule,
@@ -52,7 +54,7 @@ from podium.governance._policy import (
 from podium.registry import ModelRef
 from podium.store._budget import NO_CALL_LIMIT
 
-TOP_LEVEL = ("version", "dry_run", "data_classes", "rules", "budgets")
+TOP_LEVEL = ("version", "dry_run", "detect", "data_classes", "rules", "budgets")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _EXPRESSION_ROOTS = frozenset({"inputs", "steps"})
 Path_ = list[str | int]
@@ -145,7 +147,16 @@ def _policy(doc: Any, source: str, digest: str) -> Policy:
             r.fail(f"a budget named '{budget.name}' comes earlier", ["budgets", index, "name"])
         names.add(budget.name)
         budgets.append(budget)
-    return Policy(source, digest, data_classes, tuple(rules), tuple(budgets), dry_run)
+    detect = r.strings(top["detect"], ["detect"]) if "detect" in top else ()
+    for index, name in enumerate(detect):
+        if name not in DETECTORS:
+            r.fail(f"unknown detector; expected one of {', '.join(DETECTORS)}", ["detect", index])
+    if detect and data_classes is None:
+        r.fail("a detector finds data classes: name them under data_classes", ["detect"])
+    guards = tuple(DETECTORS[name]() for name in detect)
+    return Policy(
+        source, digest, data_classes, tuple(rules), tuple(budgets), dry_run, guards=guards
+    )
 
 
 def _data_classes(r: _Reader, raw: Any) -> DataClassRule | None:
