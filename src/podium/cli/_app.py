@@ -385,10 +385,14 @@ def approve(
     step: str,
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
     comment: Annotated[str | None, typer.Option(help="Why.")] = None,
-    by: Annotated[str, typer.Option(help="Who decides.")] = "cli",
+    by: Annotated[str | None, typer.Option(help="Who decides (default: local:<user>).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve (or reject) a waiting step, then continue the run."""
+    if by is None:
+        from podium._context import local_caller
+
+        by = str(local_caller().principal)
     with orchestrator() as orch:
         execute(
             orch,
