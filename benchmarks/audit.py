@@ -2,8 +2,10 @@
 
 1. The same workloads through ``orch.run`` on a durable SQLite store, with the audit log on
    and off, in one process, interleaved (best of ``--repeat``): W1 a chain of 500 steps,
-   W3 200 runs of a 5-step chain. Steps are trivial sync Python models; the difference per
-   model call is what the audit adds (its records are written in the same transactions).
+   W3 200 runs of a 5-step chain. Steps are a trivial async Python model (always run on the
+   event loop: a sync one moves between a thread and the loop by what it measures, which
+   would differ between the two sides); the difference per model call is what the audit
+   adds (its records are written in the same transactions).
 2. A log of ``--records`` records (one million by default; model-call records like those
    runs write) is built in a SQLite file, then verified the way `podium audit verify` does.
 
@@ -25,7 +27,7 @@ from podium.governance._audit import verify
 from podium.store import AuditNote, SqlStore, digest
 
 
-def inc(x: int) -> dict[str, Any]:
+async def inc(x: int) -> dict[str, Any]:
     return {"x": x + 1}
 
 

@@ -64,14 +64,29 @@ _CANONICAL = json.JSONEncoder(
 _HEADER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+_MAKE: Any = getattr(json.encoder, "c_make_encoder", None)  # None without the C module
+_TEXT: Any = getattr(json.encoder, "c_encode_basestring", None)
+
+
 def canonical(value: Any) -> str:
     """``value`` as canonical JSON: sorted keys, compact, UTF-8 text, no NaN or infinity."""
-    return _CANONICAL.encode(value)
+    if _MAKE is None or _TEXT is None or type(value) is str:
+        return _CANONICAL.encode(value)
+    # what ``_CANONICAL.encode`` does, less its Python layers (this is on every model call's
+    # path); made per call: its circular-reference markers must start empty
+    run = _MAKE({}, str, _TEXT, None, ":", ",", True, False, False)
+    return "".join(run(value, 0))
+
+
+def _header(fields: list[Any]) -> str:
+    if _MAKE is None or _TEXT is None:
+        return _HEADER.encode(fields)
+    return "".join(_MAKE({}, None, _TEXT, None, ":", ",", False, False, False)(fields, 0))
 
 
 def digest(value: Any) -> str:
     """SHA-256 (hex) of ``value``'s canonical JSON: how inputs and outputs are named."""
-    return hashlib.sha256(_CANONICAL.encode(value).encode()).hexdigest()
+    return hashlib.sha256(canonical(value).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +151,7 @@ class AuditRecord(NamedTuple):
 
 def chain_hash(prev: str, header: Sequence[Any], data: str) -> str:
     """The hash of a record: over the previous hash, its header fields and its data text."""
-    text = f"{prev}\n{_HEADER.encode(list(header))}\n{data}"
+    text = f"{prev}\n{_header(list(header))}\n{data}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -146,7 +161,7 @@ def chain(notes: Iterable[AuditNote], head_seq: int, head_hash: str) -> list[Aud
     seq, prev = head_seq, head_hash
     for n in notes:
         seq += 1
-        data = _CANONICAL.encode(n.data)
+        data = canonical(n.data)
         cost = None if n.cost is None else float(n.cost)
         header = (seq, n.ts, n.kind, n.principal, n.tenant, n.workflow, n.run_id, n.subject, cost)
         this = chain_hash(prev, header, data)

@@ -77,7 +77,10 @@ class AuditedSql:
         """Append ``notes`` inside the open SQLite transaction (which has written already)."""
         head = raw.execute(_HEAD).fetchone()
         records = chain(notes, *(head or (0, "0" * 64)))
-        raw.executemany(_INSERT, records)
+        if len(records) == 1:
+            raw.execute(_INSERT, records[0])
+        else:
+            raw.executemany(_INSERT, records)
 
     def _chain_sa(self, conn: Connection, notes: Sequence[AuditNote]) -> None:
         """Append ``notes`` inside the open SQLAlchemy transaction."""
