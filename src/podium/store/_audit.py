@@ -6,13 +6,12 @@ Every record holds the hash of the one before it. A record's hash is SHA-256 ove
 
 where ``prev`` is the previous record's hash (64 hex digits; :data:`GENESIS` for the first),
 ``header`` the compact JSON array ``[seq, ts, kind, principal, tenant, workflow, run_id,
-subject, cost]`` and ``data`` the record's details as canonical JSON (keys sorted, compact
-separators, UTF-8, floats in Python's shortest round-trip form), stored exactly as hashed.
-Changing, removing, inserting or reordering a record breaks the chain at that record, and
-:func:`verify_chain` names it. (RFC 8785's canonical form needs a pure-Python encoder that
-is several times slower than the C JSON encoder used here; the form above is as
-deterministic for the values a record holds: strings, integers, finite floats, lists and
-mappings with string keys.)
+subject, cost]`` and ``data`` the record's details as canonical JSON, stored exactly as
+hashed: orjson's output with sorted keys (compact, UTF-8, floats in their shortest
+round-trip form such as ``1e-7``, as RFC 8785 writes them). Changing, removing, inserting
+or reordering a record breaks the chain at that record, and :func:`verify_chain` names it.
+(RFC 8785 itself was not used: its Python implementation is pure Python, ten times slower,
+and this runs on every model call; the form above is as deterministic for what records hold.)
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Column, Float, Integer, String, Table, Text
 
 from podium._types import JSONObject
@@ -58,35 +58,26 @@ budgets_table = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
-)
-_HEADER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_SORTED = orjson.OPT_SORT_KEYS
+_FALLBACK = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-_MAKE: Any = getattr(json.encoder, "c_make_encoder", None)  # None without the C module
-_TEXT: Any = getattr(json.encoder, "c_encode_basestring", None)
+def _encode(value: Any, option: int | None = _SORTED) -> bytes:
+    try:
+        return orjson.dumps(value, default=str, option=option)
+    except orjson.JSONEncodeError:  # an integer past 64 bits, a key that is not a string
+        return _FALLBACK.encode(value).encode()
 
 
 def canonical(value: Any) -> str:
-    """``value`` as canonical JSON: sorted keys, compact, UTF-8 text, no NaN or infinity."""
-    if _MAKE is None or _TEXT is None or type(value) is str:
-        return _CANONICAL.encode(value)
-    # what ``_CANONICAL.encode`` does, less its Python layers (this is on every model call's
-    # path); made per call: its circular-reference markers must start empty
-    run = _MAKE({}, str, _TEXT, None, ":", ",", True, False, False)
-    return "".join(run(value, 0))
-
-
-def _header(fields: list[Any]) -> str:
-    if _MAKE is None or _TEXT is None:
-        return _HEADER.encode(fields)
-    return "".join(_MAKE({}, None, _TEXT, None, ":", ",", False, False, False)(fields, 0))
+    """``value`` as canonical JSON: keys sorted, compact, UTF-8, floats in their shortest
+    round-trip form (``1e-7``), anything else as its text."""
+    return _encode(value).decode()
 
 
 def digest(value: Any) -> str:
     """SHA-256 (hex) of ``value``'s canonical JSON: how inputs and outputs are named."""
-    return hashlib.sha256(canonical(value).encode()).hexdigest()
+    return hashlib.sha256(_encode(value)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +142,8 @@ class AuditRecord(NamedTuple):
 
 def chain_hash(prev: str, header: Sequence[Any], data: str) -> str:
     """The hash of a record: over the previous hash, its header fields and its data text."""
-    text = f"{prev}\n{_header(list(header))}\n{data}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    fields = _encode(list(header), None)
+    return hashlib.sha256(b"%s\n%s\n%s" % (prev.encode(), fields, data.encode())).hexdigest()
 
 
 def chain(notes: Iterable[AuditNote], head_seq: int, head_hash: str) -> list[AuditRecord]:
