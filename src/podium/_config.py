@@ -22,6 +22,8 @@ class Settings:
     audit: bool = True
     #: ``$PODIUM_POLICY``: the policy file applied to every model call, if any.
     policy: Path | None = None
+    #: ``$PODIUM_POLICY_DRY_RUN``: record what the policy would refuse, refuse nothing.
+    policy_dry_run: bool = False
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
@@ -38,6 +40,7 @@ class Settings:
             write_retry_s=_seconds("PODIUM_WRITE_RETRY_S", 5.0),
             audit=_flag("PODIUM_AUDIT", True),
             policy=Path(os.environ["PODIUM_POLICY"]) if os.environ.get("PODIUM_POLICY") else None,
+            policy_dry_run=_flag("PODIUM_POLICY_DRY_RUN", False),
         )
 
 

@@ -115,6 +115,8 @@ class Orchestrator:
         from podium.governance import PolicyGate, load_policy, record_activation
 
         loaded = policy if not isinstance(policy, str | Path) else load_policy(policy)
+        if self.settings.policy_dry_run and not loaded.dry_run:
+            loaded = dataclasses.replace(loaded, dry_run=True)
         record_activation(self.store, loaded)
         gate = self.__dict__.get("_policy_gate")
         if gate is None:

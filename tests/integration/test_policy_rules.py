@@ -259,3 +259,14 @@ def test_detect_pii_classes_inputs_by_what_the_pii_detector_finds(tmp_path: Path
         assert orch.run(flow(), {"note": "the weather"}).steps[0]["model"] == "plain@0.1.0"
         found = orch.run(flow(), {"note": "card 4111 1111 1111 1111 please"})
         assert found.ok and {s["model"] for s in found.steps} == {"careful@0.1.0"}
+
+
+def test_the_dry_run_switch_turns_any_policy_into_a_dry_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODIUM_POLICY_DRY_RUN", "on")
+    policy = "rules:\n  - {name: no-plain, forbid: {models: [plain, careful]}}\n"
+    with orchestrator(tmp_path, policy) as orch:
+        assert orch.policy is not None and orch.policy.dry_run
+        assert orch.run(flow(), {"note": "x"}).ok
+        assert {r["data"]["rule"] for r in records(orch, "policy.dry_run")} == {"no-plain"}

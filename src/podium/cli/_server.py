@@ -48,6 +48,9 @@ def serve(
     policy: Annotated[
         str | None, typer.Option(help="A policy file applied to every model call.")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Record what the policy would refuse; refuse nothing.")
+    ] = False,
 ) -> None:
     """Serve the REST API, the OpenAI-compatible gateway and /metrics over this home."""
     import os
@@ -59,6 +62,8 @@ def serve(
 
         load_policy(policy)  # a bad file stops here with its file, line and field
         os.environ["PODIUM_POLICY"] = policy
+    if dry_run:
+        os.environ["PODIUM_POLICY_DRY_RUN"] = "on"
 
     from podium.server import ServerConfig, create_app
     from podium.server.observability import configure_logging

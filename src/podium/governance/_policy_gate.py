@@ -168,7 +168,8 @@ def record_activation(store: Store, policy: Policy) -> bool:
     kind, key = ACTIVE_POLICY
     current = store.get_document(kind, key)
     summary = policy.summary()
-    if current is not None and current.get("sha256") == summary["sha256"]:
+    same = ("sha256", "dry_run")
+    if current is not None and all(current.get(k) == summary[k] for k in same):
         return False
     actor = current_actor()
     note = AuditNote(
