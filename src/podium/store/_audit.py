@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -80,17 +80,18 @@ def digest(value: Any) -> str:
     return hashlib.sha256(_encode(value)).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class AuditNote:
+class AuditNote(NamedTuple):
     """What happened, before it is numbered and chained.
 
-    ``kind`` is dotted (``run.started``, ``model.call``, ``key.created``); ``subject`` what
-    it is about (a model ``name@version``, a step, a key id); ``cost`` set for model calls.
+    ``kind`` is dotted (``run.started``, ``model.call``, ``key.created``); ``data`` the
+    details (read-only once given); ``subject`` what it is about (a model ``name@version``,
+    a step, a key id); ``cost`` set for model calls. (A named tuple: one is made per model
+    call, and tuples are the cheapest immutable record.)
     """
 
     kind: str
     ts: float
-    data: JSONObject = field(default_factory=dict)
+    data: JSONObject
     subject: str | None = None
     principal: str | None = None
     tenant: str | None = None

@@ -43,9 +43,14 @@ class RunInfo(NamedTuple):
     workflow: str | None
 
 
-def describe(run_id: str, run: RunInfo, events: Sequence[Event]) -> list[AuditNote]:
-    """The audit notes for a batch of ``run_id``'s events (in order)."""
+def describe(
+    run_id: str, run: RunInfo, events: Sequence[Event], principal: str | None = None
+) -> list[AuditNote]:
+    """The audit notes for a batch of ``run_id``'s events (in order); ``principal`` stands
+    for the run's when an event names no one of its own."""
     notes: list[AuditNote] = []
+    who = principal or run.principal
+    tenant, workflow = run.tenant, run.workflow
     for event in events:
         make = _DESCRIBERS.get(event.type)
         if make is None:
@@ -53,19 +58,9 @@ def describe(run_id: str, run: RunInfo, events: Sequence[Event]) -> list[AuditNo
         found = make(event)
         if found is None:
             continue
-        for kind, subject, data, cost, principal in found if isinstance(found, list) else [found]:
+        for kind, subject, data, cost, by in found if isinstance(found, list) else (found,):
             notes.append(
-                AuditNote(
-                    kind,
-                    event.ts,
-                    data,
-                    subject,
-                    principal or run.principal,
-                    run.tenant,
-                    run.workflow,
-                    run_id,
-                    cost,
-                )
+                AuditNote(kind, event.ts, data, subject, by or who, tenant, workflow, run_id, cost)
             )
     return notes
 

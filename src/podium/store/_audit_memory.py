@@ -32,9 +32,7 @@ class AuditedMemory:
     def _describe(self, run_id: str, info: RunInfo, events: Sequence[Event]) -> list[AuditNote]:
         if not self.audited or not events:
             return []
-        if info.principal is None:
-            info = info._replace(principal=current_actor().principal)
-        return describe(run_id, info, events)
+        return describe(run_id, info, events, info.principal or current_actor().principal)
 
     def audit(self, notes: Sequence[AuditNote]) -> None:
         with self._lock:

@@ -69,9 +69,7 @@ class AuditedSql:
             if len(self._run_info) >= _RUN_INFO_CACHE:
                 self._run_info.clear()
             self._run_info[run_id] = info
-        if info.principal is None:
-            info = info._replace(principal=current_actor().principal)
-        return describe(run_id, info, events)
+        return describe(run_id, info, events, info.principal or current_actor().principal)
 
     def _chain_raw(self, raw: sqlite3.Connection, notes: Sequence[AuditNote]) -> None:
         """Append ``notes`` inside the open SQLite transaction (which has written already)."""
