@@ -31,6 +31,7 @@ from podium.errors import (
     RefusedError,
     SchemaError,
     StepTimeoutError,
+    WorkerLostError,
 )
 from podium.registry import ModelSpec
 from podium.routing import CallOutcome, Lease, RouteDecision, Router
@@ -241,7 +242,13 @@ class ModelCaller:
             used.add(instance)
             if spec.instances != 1:  # the adapter of a single instance needs no index
                 ctx = CallContext(
-                    context.run_id, context.step, context.attempt, instance, timeout, context.run
+                    context.run_id,
+                    context.step,
+                    context.attempt,
+                    instance,
+                    timeout,
+                    context.run,
+                    context.placement,
                 )
         hedged = False
         if hedge_after_s is None:
@@ -362,7 +369,13 @@ class ModelCaller:
                     if lease.instance is not None:
                         tried.add(lease.instance)
                     again = CallContext(
-                        ctx.run_id, ctx.step, ctx.attempt, lease.instance, ctx.timeout_s, ctx.run
+                        ctx.run_id,
+                        ctx.step,
+                        ctx.attempt,
+                        lease.instance,
+                        ctx.timeout_s,
+                        ctx.run,
+                        ctx.placement,
                     )
                     second = asyncio.create_task(
                         self._one(
@@ -406,6 +419,8 @@ class ModelCaller:
         each retry goes to an instance not yet tried while there is one. A refusal is never
         retried: the step moves to the ``alternatives`` not yet tried (the router's runner-ups)
         and then to its next model, and fails naming the rule if none is left.
+        A call whose worker died (:class:`WorkerLostError`) earns the model one attempt
+        beyond the policy, once.
         """
         errors: list[str] = []
         attempt_no = base.attempt - 1
@@ -417,13 +432,22 @@ class ModelCaller:
             spec = order[position]
             last = len(order) - 1
             tried: set[int] = set()
-            for attempt in range(1, retry.attempts + 1):
+            allowed = retry.attempts
+            attempt = 0
+            while attempt < allowed:
+                attempt += 1
                 attempt_no += 1
                 context = (
                     base
                     if attempt_no == base.attempt and base.instance is None
                     else CallContext(
-                        base.run_id, base.step, attempt_no, None, base.timeout_s, base.run
+                        base.run_id,
+                        base.step,
+                        attempt_no,
+                        None,
+                        base.timeout_s,
+                        base.run,
+                        base.placement,
                     )
                 )
                 try:
@@ -456,7 +480,9 @@ class ModelCaller:
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
                     if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
-                    if attempt < retry.attempts:
+                    if isinstance(exc, WorkerLostError) and allowed == retry.attempts:
+                        allowed += 1  # the lost process's attempt is given back, once
+                    if attempt < allowed:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
         tried_models = ", ".join(s.key for s in order[: position + 1])
         raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)
@@ -485,7 +511,9 @@ class ModelCaller:
         for index, spec in enumerate(stages):
             final = index == len(stages) - 1
             chain = [spec, *(f for f in fallbacks if f.key != spec.key)] if final else [spec]
-            context = CallContext(base.run_id, base.step, attempt, None, base.timeout_s, base.run)
+            context = CallContext(
+                base.run_id, base.step, attempt, None, base.timeout_s, base.run, base.placement
+            )
             try:
                 result = await self.call_with_retries(
                     chain,

@@ -122,7 +122,7 @@ def _lineage(key: str, record: StepRecord) -> dict[str, Any]:
     if parent is not None:
         entry["within"] = parent
     info = record.info
-    for extra in ("fallback_from", "cascade", "instance", "hedged", "latency_ms"):
+    for extra in ("fallback_from", "cascade", "instance", "hedged", "latency_ms", "executor"):
         if extra in info:
             entry[extra] = info[extra]
     if "members" in info:

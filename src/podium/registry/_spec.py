@@ -105,6 +105,17 @@ class Instance(_Strict):
     max_concurrency: int | None = Field(default=None, ge=1)
 
 
+class Resources(_Strict):
+    """What one call (or one warm replica) of the model needs, and how many calls of it may
+    run at once. Unset fields ask for nothing; executors honour what is declared (on Ray:
+    ``num_cpus``, ``num_gpus`` and ``memory`` of its tasks and actors)."""
+
+    cpus: float | None = Field(default=None, ge=0)
+    gpus: float | None = Field(default=None, ge=0)
+    memory_mb: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+
+
 class Cost(_Strict):
     """What one call costs, in currency units."""
 
@@ -129,6 +140,7 @@ class ModelSpec(_Strict):
     produces: list[str] | None = None
     tags: list[str] = Field(default_factory=list)
     instances: int | list[Instance] = 1
+    resources: Resources | None = None
     status: Literal["active", "deprecated", "disabled"] = "active"
     tenants: list[str] | None = Field(
         default=None, description="the only tenants whose runs may use it (unset: shared)"
