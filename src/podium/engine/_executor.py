@@ -299,12 +299,10 @@ class Executor:
         """Records each failed attempt of ``key`` (and the rule, for a refusal)."""
 
         def failed(spec: ModelSpec, n: int, error: str, rule: str | None) -> None:
-            if rule is None:
-                self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
-            else:
-                self.journal.record(
-                    "attempt_failed", key, attempt=n, model=spec.key, error=error, rule=rule
-                )
+            named = {"rule": rule} if rule else {}
+            self.journal.record(
+                "attempt_failed", key, attempt=n, model=spec.key, error=error, **named
+            )
 
         return failed
 
