@@ -25,6 +25,7 @@ from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
 from podium.engine._ir import RetryPolicy
 from podium.errors import (
+    ApprovalRequired,
     ExecutionError,
     ModelCallError,
     RefusedError,
@@ -76,6 +77,9 @@ class ModelCall:
 
 
 Proceed = Callable[[ModelCall], Awaitable[JSONObject]]
+#: Told of each failed attempt: the model, the attempt number, the error, and the rule
+#: when a rule refused the call.
+FailureHook = Callable[[ModelSpec, int, str, str | None], object]
 
 
 class Interceptor(Protocol):
@@ -406,20 +410,27 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
         hedge_after_s: float | None = None,
         decision: RouteDecision | None = None,
+        alternatives: Sequence[ModelSpec] = (),
     ) -> CallResult:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
         each retry goes to an instance not yet tried while there is one. A refusal is never
-        retried: the step moves to its next model, and fails naming the rule if none is left.
+        retried: the step moves to the ``alternatives`` not yet tried (the router's runner-ups)
+        and then to its next model, and fails naming the rule if none is left.
         A call whose worker died (:class:`WorkerLostError`) earns the model one attempt
         beyond the policy, once.
         """
         errors: list[str] = []
         attempt_no = base.attempt - 1
-        last = len(models) - 1
-        for position, spec in enumerate(models):
+        order = list(models)
+        spare = list(alternatives)
+        position = -1
+        while position + 1 < len(order):
+            position += 1
+            spec = order[position]
+            last = len(order) - 1
             tried: set[int] = set()
             allowed = retry.attempts
             attempt = 0
@@ -450,14 +461,22 @@ class ModelCaller:
                         tried=tried,
                         decision=decision,
                     )
+                except ApprovalRequired:
+                    raise  # the step waits for a decision; no other model is asked meanwhile
                 except RefusedError as exc:
                     errors.append(str(exc))
-                    on_failure(spec, attempt_no, str(exc))
+                    on_failure(spec, attempt_no, str(exc), exc.rule)
+                    if spare:  # another candidate may be allowed: ask it next
+                        known = {m.key for m in order}
+                        order[position + 1 : position + 1] = [
+                            m for m in spare if m.key not in known
+                        ]
+                        spare = []
                     break
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
                     errors.append(message)
-                    on_failure(spec, attempt_no, message)
+                    on_failure(spec, attempt_no, message, None)
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
                     if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
@@ -465,7 +484,7 @@ class ModelCaller:
                         allowed += 1  # the lost process's attempt is given back, once
                     if attempt < allowed:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
-        tried_models = ", ".join(s.key for s in models)
+        tried_models = ", ".join(s.key for s in order[: position + 1])
         raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)
 
     async def call_cascade(
@@ -478,7 +497,7 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
     ) -> CallResult:
         """Ask ``decision.stages`` in order until one is confident enough (the last always
         is). A failing stage escalates; if the last one fails (after its fallbacks), the

@@ -156,7 +156,7 @@ class Runner:
         )
         state = RunState()
         state.apply(first)
-        context = RunContext(run_id, workflow.name, who)
+        context = RunContext(run_id, workflow.name, who, workflow)
         return await self._drive(run_id, workflow, state, 1, context, opened=first)
 
     async def resume(
@@ -184,6 +184,7 @@ class Runner:
             run_id,
             record.workflow,
             Caller.from_record(record.principal, record.tenant, record.caller),
+            workflow,
         )
         return await self._drive(
             run_id, workflow, state, fence, context, resumed=True, by=by.principal if by else None
@@ -272,6 +273,7 @@ class Runner:
                 self.registry,
                 limits=self.limits,
                 run=context,
+                audit=getattr(self.store, "audited", False),
             )
             scope = Scope(state.inputs, placement=workflow.executor or self.placement)
             work = asyncio.get_running_loop().create_task(

@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from podium.errors import DatabaseFileError
+from podium.store import _audit  # noqa: F401 - its tables join the metadata
 from podium.store._tables import metadata
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from podium.errors import LeaseLostError, StoreError
+from podium.store._audit import AuditNote
+from podium.store._audit_sql import pg_chain_finish, pg_chain_start
 from podium.store._tables import SETTLED_STATUSES
 
 _EVENTS = (
@@ -73,7 +75,40 @@ class PgWriter:
             except (psycopg.Error, SQLAlchemyError) as exc:
                 raise StoreError(f"database write failed: {_reason(exc)}") from None
 
-    def create_run(self, row: dict[str, Any], events: Sequence[tuple[Any, ...]]) -> None:
+    def _audited(
+        self, sql: str, params: dict[str, Any], notes: Sequence[AuditNote], counted: bool
+    ) -> int | None:
+        """``sql`` and the audit records of what it writes in one transaction, pipelined:
+        the statement, the chain's lock and its head go in one round trip, the records and
+        the commit in a second. Returns the statement's count when ``counted``."""
+        import psycopg
+
+        with self._lock:
+            try:
+                if self._raw.closed or self._raw.broken:
+                    self._connect()
+                raw = self._raw
+                with raw.pipeline(), raw.transaction():
+                    done = raw.execute(sql, params)
+                    head = pg_chain_start(raw)
+                    count = int(done.fetchone()[0]) if counted else None
+                    if count == 0:
+                        raise _Lost
+                    pg_chain_finish(raw, head, notes)
+                return count
+            except _Lost:
+                return 0
+            except psycopg.errors.UniqueViolation:
+                raise
+            except (psycopg.Error, SQLAlchemyError) as exc:
+                raise StoreError(f"database write failed: {_reason(exc)}") from None
+
+    def create_run(
+        self,
+        row: dict[str, Any],
+        events: Sequence[tuple[Any, ...]],
+        notes: Sequence[AuditNote] = (),
+    ) -> None:
         import psycopg
 
         columns = ", ".join(row)
@@ -84,7 +119,10 @@ class PgWriter:
             sql = f"WITH made AS ({sql} RETURNING 1) " + _EVENTS.format(where="")
             params.update(_arrays(row["run_id"], events))
         try:
-            self._run(sql, params)
+            if notes:
+                self._audited(sql, params, notes, counted=False)
+            else:
+                self._run(sql, params)
         except psycopg.errors.UniqueViolation:
             raise StoreError(f"a run with id '{row['run_id']}' already exists") from None
 
@@ -94,9 +132,11 @@ class PgWriter:
         events: Sequence[tuple[Any, ...]],
         update: dict[str, Any] | None,
         fence: int | None,
+        notes: Sequence[AuditNote] = (),
     ) -> None:
-        """Events and run-row changes in one statement; with ``fence``, only while the run's
-        claim is still ``fence`` (else nothing is written and :class:`LeaseLostError` raised)."""
+        """Events and run-row changes in one statement (with their audit ``notes``, one
+        pipelined transaction); with ``fence``, only while the run's claim is still
+        ``fence`` (else nothing is written and :class:`LeaseLostError` raised)."""
         params: dict[str, Any] = {"run_id": run_id, "fence": fence}
         if events:
             params.update(_arrays(run_id, events))
@@ -110,6 +150,9 @@ class PgWriter:
             held += " RETURNING 1"
         elif fence is not None:
             held = _HOLD
+        elif notes:
+            self._audited(_EVENTS.format(where=""), params, notes, counted=False)
+            return
         else:
             self._run(_EVENTS.format(where=""), params)  # events alone, unfenced
             return
@@ -119,7 +162,10 @@ class PgWriter:
         if events:
             sql += f", added AS ({_EVENTS.format(where=guard)})"
         sql += " SELECT count(*) FROM held"
-        [count] = self._run(sql, params).fetchone()
+        if notes:
+            count = self._audited(sql, params, notes, counted=fence is not None)
+        else:
+            [count] = self._run(sql, params).fetchone()
         if fence is not None and count == 0:
             raise LeaseLostError(f"run {run_id} was claimed by another process")
 
@@ -156,6 +202,10 @@ class PgWriter:
     def close(self) -> None:
         with self._lock:
             self._pooled.invalidate()  # autocommit on: it must not serve the pool again
+
+
+class _Lost(Exception):
+    """The fence did not hold: roll the transaction back."""
 
 
 def _arrays(run_id: str, events: Sequence[tuple[Any, ...]]) -> dict[str, Any]:

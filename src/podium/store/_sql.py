@@ -14,8 +14,11 @@ from sqlalchemy import Connection, create_engine, event, func, literal, select, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from podium._context import current_actor
 from podium._types import JSONObject
 from podium.errors import DatabaseFileError, LeaseLostError, StoreError
+from podium.store._audit import AuditNote, digest
+from podium.store._audit_sql import AuditedSql
 from podium.store._json import dumps as _dumps
 from podium.store._live import LiveSql
 from podium.store._migrate import upgrade
@@ -57,18 +60,21 @@ def reason(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-class SqlStore:
+class SqlStore(AuditedSql):
     """Durable store. Each :meth:`append` is one transaction (a group commit of its events).
 
     On SQLite, ``synchronous`` is the commit guarantee: ``NORMAL`` (the default, in WAL
     mode) survives a crash of the process but may lose the last commits in a power cut;
-    ``FULL`` survives both, at the cost of an fsync per commit.
+    ``FULL`` survives both, at the cost of an fsync per commit. With ``audit`` (the
+    default) every write that the audit log covers carries its records in its transaction.
     """
 
     durable = True
 
-    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, *, synchronous: str = "NORMAL", audit: bool = True) -> None:
         self.url = url
+        self.audited = audit
+        self._run_info = {}
         self._sqlite = url.startswith("sqlite")
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS:
@@ -105,7 +111,9 @@ class SqlStore:
             dialect = self._engine.dialect
             self._live = LiveSql(dialect.name) if dialect.name in ("sqlite", "postgresql") else None
             self._lock = threading.Lock()
-            self._fast = SqliteWriter(self._conn, self._lock) if self._sqlite else None
+            self._fast = (
+                SqliteWriter(self._conn, self._lock, self._chain_raw) if self._sqlite else None
+            )
             self._pg = (
                 PgWriter(self._engine, self._lock)
                 if dialect.name == "postgresql" and dialect.driver == "psycopg"
@@ -132,11 +140,14 @@ class SqlStore:
             else self.url.split("@")[-1]
         )
 
-    def _write(self, *statements: Any) -> list[Any]:
-        """Run statements in one transaction; returns each one's row count."""
+    def _write(self, *statements: Any, notes: Sequence[AuditNote] = ()) -> list[Any]:
+        """Run statements (and append audit ``notes``) in one transaction; returns each
+        statement's row count."""
         with self._lock:
             try:
                 counts = [self._conn.execute(stmt, params).rowcount for stmt, params in statements]
+                if notes and self.audited:
+                    self._chain_sa(self._conn, notes)
                 self._conn.commit()
                 return counts
             except SQLAlchemyError as exc:
@@ -169,13 +180,25 @@ class SqlStore:
 
     # registry -------------------------------------------------------------------------------
     def put_model(self, record: ModelRecord) -> None:
+        spec = _dumps(record.spec)
         values = {
             "name": record.name,
             "version": record.version,
-            "spec": _dumps(record.spec),
+            "spec": spec,
             "registered_at": record.registered_at,
         }
-        self._write((self._upsert(models_table, values, ["name", "version"]), None))
+        notes = self._model_notes(record, spec) if self.audited else []
+        self._write((self._upsert(models_table, values, ["name", "version"]), None), notes=notes)
+
+    def _model_notes(self, record: ModelRecord, spec: str) -> list[AuditNote]:
+        """A registry change's record: a new version, or a changed one (none if unchanged)."""
+        t = models_table
+        rows = self._read(
+            select(t.c.spec).where(t.c.name == record.name, t.c.version == record.version)
+        )
+        if rows and rows[0].spec == spec:
+            return []
+        return [model_note(record, changed=bool(rows))]
 
     def models(self) -> list[ModelRecord]:
         rows = self._read(select(models_table).order_by(models_table.c.registered_at))
@@ -210,11 +233,13 @@ class SqlStore:
             "tenant": run.tenant,
             "caller": _dumps(run.caller) if run.caller else None,
         }
+        self._remember_run(run)
+        notes = self._run_notes(run.run_id, events)
         if self._fast is not None:
-            self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
+            self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events], notes)
             return
         if self._pg is not None:
-            self._pg.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
+            self._pg.create_run(row, [self._event_tuple(run.run_id, e) for e in events], notes)
             return
         statements: list[Any] = [(runs_table.insert(), row)]
         if events:
@@ -222,7 +247,7 @@ class SqlStore:
                 (events_table.insert(), [self._event_row(run.run_id, e) for e in events])
             )
         try:
-            self._write(*statements)
+            self._write(*statements, notes=notes)
         except IntegrityError:
             raise StoreError(f"a run with id '{run.run_id}' already exists") from None
 
@@ -251,14 +276,15 @@ class SqlStore:
         for column in update or ():
             if column not in runs_table.c:
                 raise StoreError(f"no run column '{column}'")
+        notes = self._run_notes(run_id, events)
         if self._fast is not None:
             tuples = [self._event_tuple(run_id, e) for e in events]
-            self._fast.append(run_id, tuples, _encode_update(update), fence)
+            self._fast.append(run_id, tuples, _encode_update(update), fence, notes)
             return list(events)
         if self._pg is not None:
             if events or update or fence is not None:
                 tuples = [self._event_tuple(run_id, e) for e in events]
-                self._pg.append(run_id, tuples, _encode_update(update), fence)
+                self._pg.append(run_id, tuples, _encode_update(update), fence, notes)
             return list(events)
         values = _encode_update(update) or {}
         rows = [self._event_row(run_id, e) for e in events]
@@ -281,6 +307,8 @@ class SqlStore:
                     self._conn.execute(_run_where(run_id).values(**values))
                 if rows:
                     self._conn.execute(events_table.insert(), rows)
+                if notes:
+                    self._chain_sa(self._conn, notes)
                 self._conn.commit()
             except SQLAlchemyError as exc:
                 self._conn.rollback()
@@ -390,12 +418,16 @@ class SqlStore:
                 open_run
             ),
         )
-        event_row = self._event_row(run_id, Event("approval_decided", step, decision, ts))
+        decided = Event("approval_decided", step, decision, ts)
+        event_row = self._event_row(run_id, decided)
+        notes = self._run_notes(run_id, [decided])
         with self._lock:
             try:
                 inserted = len(self._conn.execute(guarded.returning(decisions_table.c.step)).all())
                 if inserted == 1:
                     self._conn.execute(events_table.insert(), event_row)
+                    if notes:
+                        self._chain_sa(self._conn, notes)
                 self._conn.commit()
             except IntegrityError:
                 self._conn.rollback()
@@ -435,7 +467,15 @@ class SqlStore:
                 literal(time.time()),
             ).where(*chosen),
         )
-        counts = self._write((copy, None), (e.delete().where(*chosen), None))
+        note = AuditNote(
+            "run.repaired",
+            time.time(),
+            {"events": sorted(seqs), "reason": reason_text},
+            subject=run_id,
+            principal=current_actor().principal,
+            run_id=run_id,
+        )
+        counts = self._write((copy, None), (e.delete().where(*chosen), None), notes=[note])
         return int(counts[1])
 
     def quarantined(self, run_id: str) -> list[Quarantined]:
@@ -449,9 +489,12 @@ class SqlStore:
         ]
 
     # documents -------------------------------------------------------------------------------
-    def put_document(self, kind: str, key: str, value: JSONObject) -> None:
+    def put_document(
+        self, kind: str, key: str, value: JSONObject, *, audit: AuditNote | None = None
+    ) -> None:
         values = {"kind": kind, "key": key, "value": _dumps(value), "updated_at": time.time()}
-        self._write((self._upsert(documents_table, values, ["kind", "key"]), None))
+        notes = [audit] if audit is not None else []
+        self._write((self._upsert(documents_table, values, ["kind", "key"]), None), notes=notes)
 
     def get_document(self, kind: str, key: str) -> JSONObject | None:
         t = documents_table
@@ -531,6 +574,19 @@ class SqlStore:
         with self._lock:
             self._conn.close()
             self._engine.dispose()
+
+
+def model_note(record: ModelRecord, *, changed: bool) -> AuditNote:
+    """The audit note of a model version registered (or registered again, changed)."""
+    actor = current_actor()
+    return AuditNote(
+        "model.changed" if changed else "model.registered",
+        record.registered_at,
+        {"spec_sha256": digest(record.spec), "status": record.spec.get("status")},
+        subject=f"{record.name}@{record.version}",
+        principal=actor.principal,
+        tenant=actor.tenant,
+    )
 
 
 def _run_where(run_id: str) -> Any:

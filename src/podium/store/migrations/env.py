@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from podium.store import _migrate  # noqa: F401 - imports every module that declares tables
 from podium.store._tables import metadata
 
 connection = context.config.attributes.get("connection")
