@@ -90,7 +90,7 @@ def models_table(specs: list[ModelSpec]) -> ModelsTable:
     return ModelsTable(specs)
 
 
-def model_detail(spec: ModelSpec) -> Table:
+def model_detail(spec: ModelSpec, use: dict[str, Any] | None = None) -> Table:
     table = Table(show_header=False, title=spec.key, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -114,6 +114,19 @@ def model_detail(spec: ModelSpec) -> Table:
         ("status", spec.status),
         ("source", spec.source or "-"),
     ]
+    if spec.resources is not None:
+        rows.append(("resources", spec.resources.model_dump_json(exclude_none=True)))
+    if use is not None:
+        limit = use.get("limit")
+        workers = len(use.get("by_worker") or {})
+        rows.append(
+            (
+                "in flight",
+                f"{use['in_flight']} / {limit if limit is not None else 'no limit'}"
+                + (" per process" if limit is not None else "")
+                + f" ({workers} live worker(s) reporting, {use['waiting']} waiting)",
+            )
+        )
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Protocol
 from podium._context import RunContext
 from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
+from podium.engine._admission import Admission
 from podium.engine._ir import RetryPolicy
 from podium.errors import (
     ExecutionError,
@@ -144,8 +145,11 @@ class ModelCaller:
         store: Store,
         interceptors: Sequence[Interceptor] = (),
         rng: random.Random | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.adapters = adapters
+        #: Limits and resources of the models that declare them, fair between runs.
+        self.admission = admission or Admission()
         self.router = router
         self.store = store
         self.rng = rng or random.Random()  # noqa: S311 - only for retry jitter
@@ -227,27 +231,39 @@ class ModelCaller:
         started = time.perf_counter()
         timeout = context.timeout_s
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
-        used = set() if tried is None else tried
-        lease = self.router.acquire(spec, used)
-        if not lease.granted:
-            lease = await self._wait(spec, lease, used, deadline)
-        instance = lease.instance
-        ctx = context
-        if instance is not None:
-            used.add(instance)
-            if spec.instances != 1:  # the adapter of a single instance needs no index
-                ctx = CallContext(
-                    context.run_id, context.step, context.attempt, instance, timeout, context.run
+        admitted = spec.resources is not None
+        if admitted:  # a model with limits or resources waits its turn (fair between runs)
+            await self.admission.enter(spec, context.run_id, deadline)
+        try:
+            used = set() if tried is None else tried
+            lease = self.router.acquire(spec, used)
+            if not lease.granted:
+                lease = await self._wait(spec, lease, used, deadline)
+            instance = lease.instance
+            ctx = context
+            if instance is not None:
+                used.add(instance)
+                if spec.instances != 1:  # the adapter of a single instance needs no index
+                    ctx = CallContext(
+                        context.run_id,
+                        context.step,
+                        context.attempt,
+                        instance,
+                        timeout,
+                        context.run,
+                    )
+            hedged = False
+            if hedge_after_s is None or admitted:  # a hedge would exceed the model's limits
+                output, cost = await self._one(
+                    spec, inputs, ctx, capability, deadline, instance, decision
                 )
-        hedged = False
-        if hedge_after_s is None:
-            output, cost = await self._one(
-                spec, inputs, ctx, capability, deadline, instance, decision
-            )
-        else:
-            (output, cost), instance, hedged = await self._hedged(
-                spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance, decision
-            )
+            else:
+                (output, cost), instance, hedged = await self._hedged(
+                    spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance, decision
+                )
+        finally:
+            if admitted:
+                self.admission.leave(spec)
         latency = (time.perf_counter() - started) * 1000.0
         if key is not None:
             self.store.cache_put(key, output)

@@ -63,6 +63,8 @@ class Step:
     guarded: frozenset[str] = frozenset()
     retry: RetryPolicy = RetryPolicy()
     timeout_s: float | None = None
+    queue: str | None = None
+    """The worker queue this step needs; the run goes to it (see :mod:`podium.worker`)."""
 
     @property
     def kind(self) -> str:
@@ -137,6 +139,8 @@ class Workflow:
     documents: Mapping[str, Any] = field(default_factory=dict)
     display: str | None = None
     located: Any = field(default=None, compare=False, repr=False)
+    queue: str | None = None
+    """The worker queue its runs go to when submitted (``queue:`` at the top level)."""
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to rebuild this workflow when a run resumes elsewhere."""

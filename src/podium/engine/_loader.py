@@ -31,7 +31,7 @@ from podium.routing import RoutePolicy, check_route
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 KINDS = ("uses", "map", "ensemble", "loop", "workflow", "approval")
-COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name"}
+COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name", "queue"}
 ALLOWED = {
     "uses": COMMON | {"uses", "fallback", "route", "cache"},
     "map": COMMON | {"map", "concurrency", "step"},
@@ -40,7 +40,8 @@ ALLOWED = {
     "workflow": COMMON | {"workflow"},
     "approval": COMMON | {"approval"},
 }
-TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version"}
+TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version", "queue"}
+QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ROUTE_KEYS = {"policy", "max_cost", "max_latency_ms", "min_quality", "require_tags", "forbid_tags"}
 
 
@@ -162,6 +163,7 @@ def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: 
         documents=snapshot_docs,
         display=shown,
         located=doc,
+        queue=_queue(ctx, doc, []),
     )
     shared.built[key] = (workflow, ctx.deepest - ctx.start)
     return workflow
@@ -423,7 +425,19 @@ def _common(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> di
         "after": after,
         "retry": _retry(ctx, body.get("retry"), [*path, "retry"]),
         "timeout_s": float(timeout) if timeout is not None else None,
+        "queue": _queue(ctx, body, path),
     }
+
+
+def _queue(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> str | None:
+    raw = body.get("queue")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not QUEUE_NAME.match(raw):
+        raise ctx.fail(
+            "must be a queue name: lower-case letters, digits, '-' and '_'", [*path, "queue"]
+        )
+    return raw
 
 
 def _retry(ctx: _Context, raw: Any, path: list[str | int]) -> RetryPolicy:

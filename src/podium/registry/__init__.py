@@ -2,6 +2,7 @@
 
 from podium.registry._manifest import load_manifests, spec_from_mapping
 from podium.registry._registry import ANY_TENANT, ENTRY_POINT_GROUP, Registry
+from podium.registry._resources import Resources
 from podium.registry._schema import Field, Schema, assignable, type_of
 from podium.registry._spec import (
     Cost,
@@ -30,6 +31,7 @@ __all__ = [
     "OpenAIRuntime",
     "PythonRuntime",
     "Registry",
+    "Resources",
     "Schema",
     "SklearnRuntime",
     "VersionSpec",

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from podium.registry._resources import Resources
 from podium.registry._schema import Schema
 from podium.registry._versions import Version, parse_version
 
@@ -130,6 +131,9 @@ class ModelSpec(_Strict):
     tags: list[str] = Field(default_factory=list)
     instances: int | list[Instance] = 1
     status: Literal["active", "deprecated", "disabled"] = "active"
+    resources: Resources | None = Field(
+        default=None, description="what each call holds while it runs, and max_concurrency"
+    )
     tenants: list[str] | None = Field(
         default=None, description="the only tenants whose runs may use it (unset: shared)"
     )

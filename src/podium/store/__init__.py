@@ -7,10 +7,12 @@
 from podium.store._json import dumps as encode_json
 from podium.store._memory import MemoryStore
 from podium.store._protocol import (
+    Claim,
     Decision,
     Event,
     ModelRecord,
     Quarantined,
+    QueueSpec,
     RunBrief,
     RunFilter,
     RunRecord,
@@ -30,11 +32,13 @@ def open_store(url: str | None, *, synchronous: str = "NORMAL") -> Store:
 
 
 __all__ = [
+    "Claim",
     "Decision",
     "Event",
     "MemoryStore",
     "ModelRecord",
     "Quarantined",
+    "QueueSpec",
     "RunBrief",
     "RunFilter",
     "RunRecord",

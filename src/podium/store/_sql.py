@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, func, literal, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    create_engine,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -18,10 +28,12 @@ from podium._types import JSONObject
 from podium.errors import DatabaseFileError, LeaseLostError, StoreError
 from podium.store._json import dumps as _dumps
 from podium.store._protocol import (
+    Claim,
     Decision,
     Event,
     ModelRecord,
     Quarantined,
+    QueueSpec,
     RunBrief,
     RunFilter,
     RunRecord,
@@ -190,6 +202,7 @@ class SqlStore:
             "principal": run.principal,
             "tenant": run.tenant,
             "caller": _dumps(run.caller) if run.caller else None,
+            "queue": run.queue,
         }
         if self._fast is not None:
             self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
@@ -280,6 +293,51 @@ class SqlStore:
         [count] = self._write((stmt, None))
         return bool(count == 1)
 
+    def claim_next(self, owner: str, spec: QueueSpec, *, now: float, limit: int = 1) -> list[Claim]:
+        t = runs_table
+        stale = now - spec.lease_s
+        lapsed = or_(t.c.heartbeat.is_(None), t.c.heartbeat < stale)
+        if spec.dead_owners:
+            lapsed = or_(lapsed, t.c.owner.in_(spec.dead_owners))
+        eligible = and_(
+            t.c.queue.in_(spec.queues),
+            or_(t.c.status == "pending", and_(t.c.status == "running", lapsed)),
+        )
+        # A read first: an idle worker's poll takes no write lock.
+        if not self._read(select(t.c.run_id).where(eligible).limit(1)):
+            return []
+        picked = select(t.c.run_id).where(eligible).order_by(t.c.started_at).limit(limit)
+        if not self._sqlite:  # concurrent workers skip each other's rows instead of waiting
+            picked = picked.with_for_update(skip_locked=True)
+        stmt = (
+            update(t)
+            .where(t.c.run_id.in_(picked), eligible)
+            .values(
+                status="running", owner=owner, heartbeat=now, claim=func.coalesce(t.c.claim, 0) + 1
+            )
+            .returning(t.c.run_id, t.c.claim)
+        )
+        with self._lock:
+            try:
+                rows = self._conn.execute(stmt).all()
+                self._conn.commit()
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database write failed: {reason(exc)}") from None
+        return [Claim(r.run_id, int(r.claim)) for r in rows]
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        t = runs_table
+        rows = self._read(
+            select(t.c.queue, t.c.status, func.count())
+            .where(t.c.queue.is_not(None), t.c.status.in_(OPEN_STATUSES))
+            .group_by(t.c.queue, t.c.status)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for queue, status, count in rows:
+            counts.setdefault(queue, dict.fromkeys(OPEN_STATUSES, 0))[status] = int(count)
+        return counts
+
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
         self._write((_run_where(run_id).values(**(_encode_update(update) or {})), None))
 
@@ -332,6 +390,7 @@ class SqlStore:
             principal=r.principal,
             tenant=r.tenant,
             caller=json.loads(r.caller) if r.caller else {},
+            queue=r.queue,
         )
 
     def events(self, run_id: str, *, after: int = 0) -> list[Event]:
