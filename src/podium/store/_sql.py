@@ -307,16 +307,20 @@ class SqlStore:
         if not self._read(select(t.c.run_id).where(eligible).limit(1)):
             return []
         picked = select(t.c.run_id).where(eligible).order_by(t.c.started_at).limit(limit)
-        if not self._sqlite:  # concurrent workers skip each other's rows instead of waiting
-            picked = picked.with_for_update(skip_locked=True)
-        stmt = (
-            update(t)
-            .where(t.c.run_id.in_(picked), eligible)
-            .values(
-                status="running", owner=owner, heartbeat=now, claim=func.coalesce(t.c.claim, 0) + 1
-            )
-            .returning(t.c.run_id, t.c.claim)
-        )
+        values = {
+            "status": "running",
+            "owner": owner,
+            "heartbeat": now,
+            "claim": func.coalesce(t.c.claim, 0) + 1,
+        }
+        if self._sqlite:  # one statement holds the write lock: nobody claims in between
+            stmt = update(t).where(t.c.run_id.in_(picked), eligible).values(**values)
+        else:
+            # Concurrent workers skip each other's rows instead of waiting. The rows are
+            # picked once, in a CTE (a subquery in IN may be run again per row).
+            chosen = picked.with_for_update(skip_locked=True).cte("picked")
+            stmt = update(t).where(t.c.run_id == chosen.c.run_id).values(**values)
+        stmt = stmt.returning(t.c.run_id, t.c.claim)
         with self._lock:
             try:
                 rows = self._conn.execute(stmt).all()

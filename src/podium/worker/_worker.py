@@ -213,15 +213,13 @@ class Worker:
             log.warning("could not refresh this worker's record: %s", exc)
 
     def _drained(self) -> bool:
-        """Whether this worker's queues hold nothing pending (for burst mode)."""
+        """Whether this worker's queues hold nothing pending (for burst mode; runs other
+        workers hold are theirs, and the lapsed ones were just offered to this one)."""
         try:
             counts = self.orch.store.queue_counts()
         except StoreError:
             return False
-        return not any(
-            counts.get(q, {}).get("pending", 0) or counts.get(q, {}).get("running", 0)
-            for q in self.config.queues
-        )
+        return not any(counts.get(q, {}).get("pending", 0) for q in self.config.queues)
 
     def _dead_neighbours(self) -> tuple[str, ...]:
         """Workers on this host whose process is gone: their runs need no lease to lapse.
