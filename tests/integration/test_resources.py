@@ -89,9 +89,7 @@ def test_calls_wait_for_cpus_and_one_that_can_never_fit_fails_at_once(
     result = orch.run(_map_flow("cpu", 12, 6))
     assert result.status is RunStatus.SUCCEEDED and gauge.most == 2  # 2 cpus, 1 per call
     assert orch.caller.admission.free == [2, 0, 1000]  # all given back
-    failed = orch.run(
-        {"name": "g", "steps": {"a": {"uses": "model/needs-gpu", "with": {"n": 1}}}}
-    )
+    failed = orch.run({"name": "g", "steps": {"a": {"uses": "model/needs-gpu", "with": {"n": 1}}}})
     assert failed.status is RunStatus.FAILED
     assert "needs 1 gpus per call; this executor has 0" in (failed.error or "")
 

@@ -52,7 +52,9 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[
         store.close()
 
 
-def queued(store: Store, run_id: str, at: float, queue: str | None = "default", **kw: object) -> None:
+def queued(
+    store: Store, run_id: str, at: float, queue: str | None = "default", **kw: object
+) -> None:
     status = str(kw.pop("status", "pending"))
     store.create_run(
         RunRecord(run_id, "flow", status, at, queue=queue, **kw),  # type: ignore[arg-type]
