@@ -37,6 +37,9 @@ from podium.registry import Registry
 from podium.routing import Router
 from podium.store import Event, RunRecord, Store, encode_json
 
+#: Workflows rebuilt from stored definitions kept for the next run of the same one.
+_SNAPSHOTS = 64
+
 
 def new_run_id() -> str:
     """Sortable, unique: milliseconds since the epoch in hex, then 6 random hex digits."""
@@ -116,6 +119,7 @@ class Runner:
         #: Set when the process shuts down: a run cancelled now is left ``running`` with no
         #: heartbeat (what it finished is written), to be resumed by the next process.
         self.suspending = False
+        self._snapshots: dict[str, Workflow] = {}
 
     async def start(
         self,
@@ -210,7 +214,7 @@ class Runner:
     ) -> RunResult:
         """Continue ``record``'s run under the claim ``fence`` this process holds."""
         run_id = record.run_id
-        workflow = workflow_from_snapshot(record.definition, limits=self.limits)
+        workflow = self._rebuilt(record.definition)
         state = RunState.replay(self.store.events(run_id))
         if state.anomalies:
             if not queued:
@@ -230,6 +234,18 @@ class Runner:
         return await self._drive(
             run_id, workflow, state, fence, context, resumed=True, by=by, fresh=fresh
         )
+
+    def _rebuilt(self, definition: dict[str, Any]) -> Workflow:
+        """The workflow a stored run was started with, built once per definition (a worker
+        drives many runs of the same few workflows)."""
+        key = encode_json(definition)
+        found = self._snapshots.pop(key, None)
+        if found is None:
+            found = workflow_from_snapshot(definition, limits=self.limits)
+            if len(self._snapshots) >= _SNAPSHOTS:
+                del self._snapshots[next(iter(self._snapshots))]
+        self._snapshots[key] = found  # most recently used last
+        return found
 
     def result(self, run_id: str) -> RunResult:
         """The result of a stored run, rebuilt from its event log (impossible events are
