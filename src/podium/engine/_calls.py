@@ -215,10 +215,12 @@ class ModelCaller:
         hedge_after_s: float | None = None,
         tried: set[int] | None = None,
         decision: RouteDecision | None = None,
+        admitted: bool = False,
     ) -> CallResult:
         """One attempt: a cache hit, or a timed call on an instance the router grants.
 
-        ``tried`` collects the instances used, so the next attempt can avoid them.
+        ``tried`` collects the instances used, so the next attempt can avoid them. A model
+        that declares ``resources`` is first admitted (``admitted``: it has been).
         """
         key = cache_key(spec, inputs) if cache else None
         if key is not None:
@@ -228,47 +230,72 @@ class ModelCaller:
                     call = ModelCall(spec, inputs, context, capability, decision, hit)
                     hit = await self._proceed(call)
                 return CallResult(hit, spec, 0.0, True, 0.0, context.attempt)
+        if spec.resources is not None and not admitted:  # limits or resources: wait a turn
+            return await self._call_admitted(
+                spec, inputs, context, key, capability, tried, decision
+            )
         started = time.perf_counter()
         timeout = context.timeout_s
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
-        admitted = spec.resources is not None
-        if admitted:  # a model with limits or resources waits its turn (fair between runs)
-            await self.admission.enter(spec, context.run_id, deadline)
-        try:
-            used = set() if tried is None else tried
-            lease = self.router.acquire(spec, used)
-            if not lease.granted:
-                lease = await self._wait(spec, lease, used, deadline)
-            instance = lease.instance
-            ctx = context
-            if instance is not None:
-                used.add(instance)
-                if spec.instances != 1:  # the adapter of a single instance needs no index
-                    ctx = CallContext(
-                        context.run_id,
-                        context.step,
-                        context.attempt,
-                        instance,
-                        timeout,
-                        context.run,
-                    )
-            hedged = False
-            if hedge_after_s is None or admitted:  # a hedge would exceed the model's limits
-                output, cost = await self._one(
-                    spec, inputs, ctx, capability, deadline, instance, decision
+        used = set() if tried is None else tried
+        lease = self.router.acquire(spec, used)
+        if not lease.granted:
+            lease = await self._wait(spec, lease, used, deadline)
+        instance = lease.instance
+        ctx = context
+        if instance is not None:
+            used.add(instance)
+            if spec.instances != 1:  # the adapter of a single instance needs no index
+                ctx = CallContext(
+                    context.run_id, context.step, context.attempt, instance, timeout, context.run
                 )
-            else:
-                (output, cost), instance, hedged = await self._hedged(
-                    spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance, decision
-                )
-        finally:
-            if admitted:
-                self.admission.leave(spec)
+        hedged = False
+        if hedge_after_s is None:
+            output, cost = await self._one(
+                spec, inputs, ctx, capability, deadline, instance, decision
+            )
+        else:
+            (output, cost), instance, hedged = await self._hedged(
+                spec, inputs, ctx, capability, deadline, hedge_after_s, used, instance, decision
+            )
         latency = (time.perf_counter() - started) * 1000.0
         if key is not None:
             self.store.cache_put(key, output)
         shown = None if spec.instances == 1 else instance
         return CallResult(output, spec, cost, False, latency, context.attempt, shown, hedged)
+
+    async def _call_admitted(
+        self,
+        spec: ModelSpec,
+        inputs: JSONObject,
+        context: CallContext,
+        key: str | None,
+        capability: str | None,
+        tried: set[int] | None,
+        decision: RouteDecision | None,
+    ) -> CallResult:
+        """:meth:`call_once` for a model with limits or resources: wait for its turn (fair
+        between runs; within the step's timeout), call, give the resources back. No hedge:
+        a second request would exceed the model's limit."""
+        timeout = context.timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
+        await self.admission.enter(spec, context.run_id, deadline)
+        try:
+            result = await self.call_once(
+                spec,
+                inputs,
+                context,
+                capability=capability,
+                cache=False,
+                tried=tried,
+                decision=decision,
+                admitted=True,
+            )
+        finally:
+            self.admission.leave(spec)
+        if key is not None:
+            self.store.cache_put(key, result.output)
+        return result
 
     async def _wait(
         self, spec: ModelSpec, lease: Lease, tried: set[int], deadline: float | None
