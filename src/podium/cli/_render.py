@@ -119,13 +119,9 @@ def model_detail(spec: ModelSpec, use: dict[str, Any] | None = None) -> Table:
     if use is not None:
         limit = use.get("limit")
         workers = len(use.get("by_worker") or {})
+        shown = f"{use['in_flight']} / {limit} per process" if limit else f"{use['in_flight']}"
         rows.append(
-            (
-                "in flight",
-                f"{use['in_flight']} / {limit if limit is not None else 'no limit'}"
-                + (" per process" if limit is not None else "")
-                + f" ({workers} live worker(s) reporting, {use['waiting']} waiting)",
-            )
+            ("in flight", f"{shown} ({use['waiting']} waiting; {workers} live worker(s) reporting)")
         )
     for name, value in rows:
         table.add_row(name, value)

@@ -141,6 +141,9 @@ def runs_watch(
                 sys.stdout.flush()
 
             record = follow(orch.store, run_id, line, timeout_s=timeout)
+        elif not out.is_terminal:  # no live view on a pipe: the result when it ends
+            record = follow(orch.store, run_id, lambda _e: None, timeout_s=timeout)
+            report(orch.get_run(run_id), False)
         else:
             progress = LiveProgress(out, f"run {run_id}")
             with progress:
