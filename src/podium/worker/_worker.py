@@ -59,7 +59,6 @@ class WorkerStats:
     """What a worker did: runs claimed, how they ended, runs released on stop."""
 
     claimed: int = 0
-    resumed: int = 0
     ended: Counter[str] = field(default_factory=Counter)
     errors: int = 0
     released: int = 0
