@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import serve_asgi
 
 from podium import Orchestrator, RunStatus
 from podium._context import Caller
@@ -207,7 +207,9 @@ def test_an_observer_that_raises_cannot_break_a_run(tmp_path: Path) -> None:
     assert "step_succeeded" in seen and seen[-1] == "run_succeeded"
 
 
-def test_hedged_requests_each_pass_through_the_chain(tmp_path: Path, log: list[Any]) -> None:
+def test_hedged_requests_each_pass_through_the_chain(
+    tmp_path: Path, log: list[Any], asgi_server: Callable[[Any], AbstractContextManager[str]]
+) -> None:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -222,7 +224,7 @@ def test_hedged_requests_each_pass_through_the_chain(tmp_path: Path, log: list[A
         return JSONResponse({"text": request.path_params["name"]})
 
     app = Starlette(routes=[Route("/{name}", answer, methods=["POST"])])
-    with serve_asgi(app) as base:
+    with asgi_server(app) as base:
         recorder = Recorder("outer", log)
         with Orchestrator(home=tmp_path / "h", discover=False, interceptors=[recorder]) as orch:
             orch.register(
