@@ -1,4 +1,5 @@
-"""Where Podium keeps its state: ``$PODIUM_HOME`` and ``$PODIUM_DATABASE_URL``."""
+"""Where Podium keeps its state (``$PODIUM_HOME``, ``$PODIUM_DATABASE_URL``) and where model
+calls run (``$PODIUM_EXECUTOR``, ``$PODIUM_RAY_MODE``, ``$PODIUM_RAY_ADDRESS``)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podium._limits import Limits
+from podium._placement import LOCAL, Placement, placement_from_env
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved locations of Podium's state."""
+    """Resolved locations of Podium's state, and where model calls run by default
+    (``placement``; ``ray_address``: the Ray cluster to join, ``None`` for a local one)."""
 
     home: Path
     database_url: str
     limits: Limits = field(default_factory=Limits)
     sqlite_synchronous: str = "NORMAL"
     write_retry_s: float = 5.0
+    placement: Placement = LOCAL
+    ray_address: str | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
@@ -32,6 +37,8 @@ class Settings:
             limits=Limits.from_env(),
             sqlite_synchronous=os.environ.get("PODIUM_SQLITE_SYNCHRONOUS") or "NORMAL",
             write_retry_s=_seconds("PODIUM_WRITE_RETRY_S", 5.0),
+            placement=placement_from_env(),
+            ray_address=os.environ.get("PODIUM_RAY_ADDRESS") or None,
         )
 
 

@@ -80,7 +80,13 @@ class Orchestrator:
         if discover:
             self.registry.discover()
         self.router = router(self.registry)
-        self.adapters = AdapterPool(AdapterEnv(self.settings.home, self.registry.implementation))
+        self.adapters = AdapterPool(
+            AdapterEnv(
+                self.settings.home,
+                self.registry.implementation,
+                ray_address=self.settings.ray_address,
+            )
+        )
         self.caller = ModelCaller(self.adapters, self.router, self.store, interceptors)
         self.runner = Runner(
             self.store,
@@ -90,6 +96,7 @@ class Orchestrator:
             observers,
             limits=self.settings.limits,
             write_policy=write_policy or WritePolicy(budget_s=self.settings.write_retry_s),
+            placement=self.settings.placement,
         )
         self._workflows = WorkflowCache()
         self._loops = LoopRunners()
@@ -368,6 +375,7 @@ class Orchestrator:
         connection if this object opened it."""
         self._loops.run_here(self.adapters.env.close_http)
         self._finalizer()
+        self.adapters.close_executors()
         self.adapters.env.threads.shutdown(wait=False, cancel_futures=True)
         if self._owns_store:
             self.store.close()

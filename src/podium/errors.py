@@ -14,6 +14,7 @@
      |    +-- DatabaseFileError    the database file or setting cannot be used (empty, not SQLite)
      +-- ExecutionError            a run failed (the CLI exits with 1)
      |    +-- ModelCallError       a model raised, returned bad output or could not be reached
+     |    |    +-- WorkerLostError  the process running the call died (a Ray actor or worker)
      |    +-- StepTimeoutError     a step took longer than its ``timeout_s``
      |    +-- NoCandidateError     no registered model satisfies a step's route constraints
      |    +-- RefusedError         a rule (policy, budget, guard) refused a model call
@@ -40,6 +41,7 @@ __all__ = [
     "StepTimeoutError",
     "StoreError",
     "UserError",
+    "WorkerLostError",
     "WorkflowError",
 ]
 
@@ -136,6 +138,12 @@ class ModelCallError(ExecutionError):
         self.model = model
         self.retryable = retryable
         super().__init__(f"{model}: {message}" if model else message)
+
+
+class WorkerLostError(ModelCallError):
+    """The process running the call died mid-call (a Ray actor, worker or node), so the
+    call's fate says nothing about the model: it is tried again once even when the step's
+    retry policy is spent (a model that kills its process every time still fails)."""
 
 
 class StepTimeoutError(ExecutionError):

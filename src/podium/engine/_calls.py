@@ -31,6 +31,7 @@ from podium.errors import (
     RefusedError,
     SchemaError,
     StepTimeoutError,
+    WorkerLostError,
 )
 from podium.registry import ModelSpec
 from podium.routing import CallOutcome, Lease, RouteDecision, Router
@@ -230,7 +231,8 @@ class ModelCaller:
                     call = ModelCall(spec, inputs, context, capability, decision, hit)
                     hit = await self._proceed(call)
                 return CallResult(hit, spec, 0.0, True, 0.0, context.attempt)
-        if spec.resources is not None and not admitted:  # limits or resources: wait a turn
+        if spec.resources is not None and not admitted and self._here(spec, context):
+            # limits or resources: wait a turn (fair between runs)
             return await self._call_admitted(
                 spec, inputs, context, key, capability, tried, decision
             )
@@ -247,7 +249,13 @@ class ModelCaller:
             used.add(instance)
             if spec.instances != 1:  # the adapter of a single instance needs no index
                 ctx = CallContext(
-                    context.run_id, context.step, context.attempt, instance, timeout, context.run
+                    context.run_id,
+                    context.step,
+                    context.attempt,
+                    instance,
+                    timeout,
+                    context.run,
+                    context.placement,
                 )
         hedged = False
         if hedge_after_s is None:
@@ -263,6 +271,11 @@ class ModelCaller:
             self.store.cache_put(key, output)
         shown = None if spec.instances == 1 else instance
         return CallResult(output, spec, cost, False, latency, context.attempt, shown, hedged)
+
+    def _here(self, spec: ModelSpec, context: CallContext) -> bool:
+        """Whether a call runs in this process (a call placed on Ray is Ray's to admit)."""
+        placement = context.placement
+        return placement is None or not self.adapters.placed(spec, placement).remote
 
     async def _call_admitted(
         self,
@@ -401,7 +414,13 @@ class ModelCaller:
                     if lease.instance is not None:
                         tried.add(lease.instance)
                     again = CallContext(
-                        ctx.run_id, ctx.step, ctx.attempt, lease.instance, ctx.timeout_s, ctx.run
+                        ctx.run_id,
+                        ctx.step,
+                        ctx.attempt,
+                        lease.instance,
+                        ctx.timeout_s,
+                        ctx.run,
+                        ctx.placement,
                     )
                     second = asyncio.create_task(
                         self._one(
@@ -443,19 +462,30 @@ class ModelCaller:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
         each retry goes to an instance not yet tried while there is one. A refusal is never
         retried: the step moves to its next model, and fails naming the rule if none is left.
+        A call whose worker died (:class:`WorkerLostError`) earns the model one attempt
+        beyond the policy, once.
         """
         errors: list[str] = []
         attempt_no = base.attempt - 1
         last = len(models) - 1
         for position, spec in enumerate(models):
             tried: set[int] = set()
-            for attempt in range(1, retry.attempts + 1):
+            allowed = retry.attempts
+            attempt = 0
+            while attempt < allowed:
+                attempt += 1
                 attempt_no += 1
                 context = (
                     base
                     if attempt_no == base.attempt and base.instance is None
                     else CallContext(
-                        base.run_id, base.step, attempt_no, None, base.timeout_s, base.run
+                        base.run_id,
+                        base.step,
+                        attempt_no,
+                        None,
+                        base.timeout_s,
+                        base.run,
+                        base.placement,
                     )
                 )
                 try:
@@ -480,7 +510,9 @@ class ModelCaller:
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
                     if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
-                    if attempt < retry.attempts:
+                    if isinstance(exc, WorkerLostError) and allowed == retry.attempts:
+                        allowed += 1  # the lost process's attempt is given back, once
+                    if attempt < allowed:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
         tried_models = ", ".join(s.key for s in models)
         raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)
@@ -509,7 +541,9 @@ class ModelCaller:
         for index, spec in enumerate(stages):
             final = index == len(stages) - 1
             chain = [spec, *(f for f in fallbacks if f.key != spec.key)] if final else [spec]
-            context = CallContext(base.run_id, base.step, attempt, None, base.timeout_s, base.run)
+            context = CallContext(
+                base.run_id, base.step, attempt, None, base.timeout_s, base.run, base.placement
+            )
             try:
                 result = await self.call_with_retries(
                     chain,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from podium.adapters import CallContext
+from podium.adapters import CallContext, Placement
 from podium.engine._aggregate import COMBINERS, STACKING, Vote, stacking_features
 from podium.engine._calls import CallResult, StepFailure
 from podium.engine._ir import EnsembleStep
@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from podium.engine._executor import Executor, Outcome
 
 
-async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) -> Outcome:
-    """Call the ensemble's members concurrently and combine their answers."""
+async def run_ensemble(
+    ex: Executor, step: EnsembleStep, inputs: Any, key: str, placement: Placement
+) -> Outcome:
+    """Call the ensemble's members concurrently (where ``placement`` says) and combine
+    their answers."""
     hedge_after_s: float | None = None
     decision: RouteDecision | None = None
     routed: dict[str, Any] = {}
@@ -32,7 +35,8 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
         routed["decision"] = decision.to_json()
     capability = step.uses.name if step.uses.kind == "capability" else None
     attempt = ex._started(key, models=[m.key for m in members], reason=reason, **routed)
-    base = CallContext(ex.run_id, key, attempt, None, step.timeout_s, ex.run)
+    remote = placement if placement.remote else None
+    base = CallContext(ex.run_id, key, attempt, None, step.timeout_s, ex.run, remote)
 
     async def member(spec: ModelSpec) -> CallResult:
         return await ex.caller.call_with_retries(

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 from podium._context import RunContext
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import StepStatus
-from podium.adapters import CallContext
+from podium.adapters import LOCAL, CallContext, Placement
 from podium.engine._approvals import TIMED_OUT, ApprovalDesk, remaining
 from podium.engine._calls import CallResult, ModelCaller, StepFailure
 from podium.engine._ensemble_run import run_ensemble
@@ -45,12 +45,14 @@ T = TypeVar("T")
 
 @dataclass
 class Scope:
-    """What expressions see: ``inputs``, ``steps``, ``item``, ``loop``."""
+    """What expressions see: ``inputs``, ``steps``, ``item``, ``loop``; and where the
+    scope's model calls run unless a step says otherwise (``placement``)."""
 
     inputs: Mapping[str, Any]
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     item: Any = None
     loop: Mapping[str, Any] | None = None
+    placement: Placement = LOCAL
     _view: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def view(self) -> dict[str, Any]:
@@ -252,9 +254,10 @@ class Executor:
             if isinstance(step, _WORK):
                 self.desk.working()
                 try:
+                    placement = step.executor or scope.placement
                     if isinstance(step, CallStep):
-                        return await self._call(step, inputs, key)
-                    return await run_ensemble(self, step, inputs, key)
+                        return await self._call(step, inputs, key, placement)
+                    return await run_ensemble(self, step, inputs, key, placement)
                 finally:
                     self.desk.idle()
             if isinstance(step, MapStep):
@@ -262,7 +265,9 @@ class Executor:
             if isinstance(step, LoopStep):
                 return await self._within(step, key, self._loop(step, scope, key))
             if isinstance(step, WorkflowStep):
-                return await self._within(step, key, self._workflow(step, inputs, key))
+                return await self._within(
+                    step, key, self._workflow(step, inputs, key, scope.placement)
+                )
             if isinstance(step, ApprovalStep):
                 return await self._approval(step, key)
         except StepFailure as failure:
@@ -362,7 +367,7 @@ class Executor:
         self.journal.record_encoded("step_succeeded", key, payload, raw)
         return Outcome(S.SUCCEEDED, payload["output"], payload.get("iterations"))
 
-    async def _call(self, step: CallStep, inputs: Any, key: str) -> Outcome:
+    async def _call(self, step: CallStep, inputs: Any, key: str, placement: Placement) -> Outcome:
         if not isinstance(inputs, dict):
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
         decision = self.router.route(step.uses, self.route_of(step.route), inputs)
@@ -375,7 +380,8 @@ class Executor:
         chosen_key = chosen.key  # built on every read
         attempt = self._started_call(key, chosen_key, decision.to_json())
         capability = step.uses.name if step.uses.kind == "capability" else None
-        base = CallContext(self.run_id, key, attempt, None, step.timeout_s, self.run)
+        remote = placement if placement.remote else None
+        base = CallContext(self.run_id, key, attempt, None, step.timeout_s, self.run, remote)
 
         def failed(spec: ModelSpec, n: int, error: str) -> None:
             self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
@@ -414,6 +420,10 @@ class Executor:
             data["instance"] = result.instance
         if result.hedged:
             data["hedged"] = True
+        if remote is not None and not result.cached:
+            ran = self.caller.adapters.placed(result.model, remote)
+            if ran.remote:
+                data["executor"] = ran.describe()
         return self._succeed_with(key, data)
 
     async def _map(self, step: MapStep, scope: Scope, key: str) -> Outcome:
@@ -429,10 +439,11 @@ class Executor:
             self._started(key, items=count)
         outcomes: list[Outcome] = [WAITING] * count
         indices = iter(range(count))  # shared: each worker takes the next item
+        placement = step.executor or scope.placement
 
         async def worker() -> None:
             for index in indices:
-                child = Scope(scope.inputs, scope.steps, items[index], scope.loop)
+                child = Scope(scope.inputs, scope.steps, items[index], scope.loop, placement)
                 outcomes[index] = await self.run_step(step.body, child, f"{key}[{index}]")
                 self.journal.flush_soon()
 
@@ -455,7 +466,11 @@ class Executor:
         iteration = 0
         for iteration in range(1, step.max_iterations + 1):
             inner = Scope(
-                scope.inputs, dict(scope.steps), scope.item, {"iteration": iteration, "last": last}
+                scope.inputs,
+                dict(scope.steps),
+                scope.item,
+                {"iteration": iteration, "last": last},
+                step.executor or scope.placement,
             )
             result = await self.run_scope(step.steps, inner, f"{key}#{iteration}/")
             if result.waiting:
@@ -467,7 +482,9 @@ class Executor:
                 break
         return self._succeed(key, current, iterations=iteration)
 
-    async def _workflow(self, step: WorkflowStep, inputs: Any, key: str) -> Outcome:
+    async def _workflow(
+        self, step: WorkflowStep, inputs: Any, key: str, outer: Placement
+    ) -> Outcome:
         sub = step.workflow
         if not isinstance(inputs, dict):
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
@@ -475,7 +492,7 @@ class Executor:
         input_schema(sub).validate(values, owner=f"sub-workflow {sub.name}", direction="input")
         if self._needs_start(key):
             self._started(key, workflow=sub.name)
-        scope = Scope(values)
+        scope = Scope(values, placement=sub.executor or step.executor or outer)
         result = await self.run_scope(sub.steps, scope, f"{key}/")
         if result.waiting:
             return WAITING

@@ -24,6 +24,7 @@ from podium.engine._ir import (
     WorkflowStep,
 )
 from podium.engine._limits_check import StepBudget, check_document
+from podium.engine._placement import parse_placement
 from podium.engine._validate import check_inputs_declared, check_scope
 from podium.errors import ExpressionError, ModelNotFoundError, SchemaError, UserError, WorkflowError
 from podium.registry import ModelRef, Schema
@@ -32,15 +33,16 @@ from podium.routing import RoutePolicy, check_route
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 KINDS = ("uses", "map", "ensemble", "loop", "workflow", "approval")
 COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name", "queue"}
+PLACED = COMMON | {"executor"}  # steps that call models, or hold steps that do
 ALLOWED = {
-    "uses": COMMON | {"uses", "fallback", "route", "cache"},
-    "map": COMMON | {"map", "concurrency", "step"},
-    "ensemble": COMMON | {"ensemble", "models", "combine", "stacker", "route", "cache"},
-    "loop": COMMON | {"loop"},
-    "workflow": COMMON | {"workflow"},
+    "uses": PLACED | {"uses", "fallback", "route", "cache"},
+    "map": PLACED | {"map", "concurrency", "step"},
+    "ensemble": PLACED | {"ensemble", "models", "combine", "stacker", "route", "cache"},
+    "loop": PLACED | {"loop"},
+    "workflow": PLACED | {"workflow"},
     "approval": COMMON | {"approval"},
 }
-TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version", "queue"}
+TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version", "executor", "queue"}
 QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ROUTE_KEYS = {"policy", "max_cost", "max_latency_ms", "min_quality", "require_tags", "forbid_tags"}
 
@@ -136,6 +138,9 @@ def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: 
         Schema.parse(_input_types(inputs), where="inputs")
     except SchemaError as exc:
         raise ctx.fail(exc.message, list((exc.field or "inputs").split("."))) from None
+    executor = (
+        parse_placement(doc["executor"], ctx.fail, ["executor"]) if "executor" in doc else None
+    )
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, dict) or not raw_steps:
         raise ctx.fail("a workflow needs a non-empty mapping of steps", ["steps"])
@@ -163,6 +168,7 @@ def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: 
         documents=snapshot_docs,
         display=shown,
         located=doc,
+        executor=executor,
         queue=_queue(ctx, doc, []),
     )
     shared.built[key] = (workflow, ctx.deepest - ctx.start)
@@ -425,6 +431,11 @@ def _common(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> di
         "after": after,
         "retry": _retry(ctx, body.get("retry"), [*path, "retry"]),
         "timeout_s": float(timeout) if timeout is not None else None,
+        "executor": (
+            parse_placement(body["executor"], ctx.fail, [*path, "executor"])
+            if "executor" in body
+            else None
+        ),
         "queue": _queue(ctx, body, path),
     }
 

@@ -108,7 +108,7 @@ def _step_json(key: str, record: StepRecord) -> dict[str, Any]:
 
 def _lineage(key: str, record: StepRecord) -> dict[str, Any]:
     entry: dict[str, Any] = {"step": key, "model": record.model, "cached": record.cached}
-    for extra in ("fallback_from", "members"):
+    for extra in ("fallback_from", "members", "executor"):
         if extra in record.info:
             entry[extra] = record.info[extra]
     if record.decision:

@@ -16,6 +16,7 @@ from typing import Any
 from podium._context import CURRENT_RUN, NOBODY, Caller, RunContext
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import RunStatus, StepStatus
+from podium.adapters import LOCAL, Placement
 from podium.engine._calls import ModelCaller, StepFailure
 from podium.engine._control import ACTIVE_RUNS, OWNER, claim
 from podium.engine._executor import Executor, Scope
@@ -108,6 +109,7 @@ class Runner:
         *,
         limits: Limits = DEFAULT_LIMITS,
         write_policy: WritePolicy | None = None,
+        placement: Placement = LOCAL,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -116,6 +118,8 @@ class Runner:
         self.observers = list(observers)
         self.limits = limits
         self.write_policy = write_policy or WritePolicy()
+        #: Where model calls run unless the workflow or step says (``PODIUM_EXECUTOR``).
+        self.placement = placement
         #: Set when the process shuts down: a run cancelled now is left ``running`` with no
         #: heartbeat (what it finished is written), to be resumed by the next process.
         self.suspending = False
@@ -341,7 +345,7 @@ class Runner:
                 limits=self.limits,
                 run=context,
             )
-            scope = Scope(state.inputs)
+            scope = Scope(state.inputs, placement=workflow.executor or self.placement)
             work = asyncio.get_running_loop().create_task(
                 executor.run_scope(workflow.steps, scope, "")
             )

@@ -2,7 +2,6 @@
 
 from podium.registry._manifest import load_manifests, spec_from_mapping
 from podium.registry._registry import ANY_TENANT, ENTRY_POINT_GROUP, Registry
-from podium.registry._resources import Resources
 from podium.registry._schema import Field, Schema, assignable, type_of
 from podium.registry._spec import (
     Cost,
@@ -13,6 +12,7 @@ from podium.registry._spec import (
     OnnxRuntime,
     OpenAIRuntime,
     PythonRuntime,
+    Resources,
     SklearnRuntime,
 )
 from podium.registry._versions import ModelRef, VersionSpec, parse_version

@@ -41,7 +41,7 @@ def test_models_show_adds_up_the_live_workers(home: Path) -> None:
     shown = runner.invoke(app, ["models", "show", "painter", "--json"])
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.output)
-    resources = {"cpus": 0.0, "gpus": 1.0, "memory_mb": 2048.0, "max_concurrency": 3}
+    resources = {"gpus": 1.0, "memory_mb": 2048, "max_concurrency": 3}
     assert data["resources"] == resources
     assert data["use"] == {
         "in_flight": 3,
