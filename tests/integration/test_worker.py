@@ -211,3 +211,11 @@ def test_follow_hands_over_every_event_until_the_run_ends(orch: Orchestrator) ->
     seen: list[str] = []
     record = follow(orch.store, run_id, lambda e: seen.append(e.type), poll_s=0.01)
     assert record.status == "succeeded" and seen[0] == "run_queued" and seen[-1] == "run_succeeded"
+
+
+def test_a_cancelled_pending_run_is_never_taken(orch: Orchestrator) -> None:
+    run_id = orch.submit(FLOW, {"x": 1})
+    assert orch.cancel(run_id).status == "cancelled"
+    assert _work(orch).claimed == 0
+    assert orch.calls == []  # type: ignore[attr-defined]
+    assert orch.store.queue_counts() == {}
