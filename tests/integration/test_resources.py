@@ -198,3 +198,35 @@ def test_resources_are_validated_naming_the_field(tmp_path: Path) -> None:
         with pytest.raises(ManifestError) as caught:
             o.register(manifest)
         assert "resources.gpu" in caught.value.one_line()
+
+
+def test_the_limit_holds_for_runs_driven_from_several_threads(orch: Orchestrator) -> None:
+    """The sync API keeps an event loop per thread: they share the process's one limit."""
+    import threading
+
+    lock = threading.Lock()
+    seen = {"now": 0, "most": 0}
+
+    @orch.model(capabilities=["t.slow"], resources={"max_concurrency": 2})
+    async def slow(n: int) -> dict[str, Any]:
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        await asyncio.sleep(0.003)
+        with lock:
+            seen["now"] -= 1
+        return {"n": n}
+
+    results: list[Any] = []
+
+    def drive(i: int) -> None:
+        results.append(orch.run(_map_flow(f"t{i}", 15, 6)))
+
+    threads = [threading.Thread(target=drive, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [r.status for r in results] == [RunStatus.SUCCEEDED] * 3
+    assert seen["most"] == 2
+    assert orch.caller.admission.usage()["slow@0.1.0"]["in_flight"] == 0

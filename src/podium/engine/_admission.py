@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,7 @@ def _number(raw: str | None, default: float) -> float:
 
 
 class _Waiter:
-    __slots__ = ("future", "key", "limit", "needs")
+    __slots__ = ("future", "granted", "key", "limit", "needs")
 
     def __init__(
         self, key: str, limit: int | None, needs: tuple[float, float, float], future: Any
@@ -69,10 +70,18 @@ class _Waiter:
         self.limit = limit
         self.needs = needs
         self.future: asyncio.Future[None] = future
+        self.granted = False  # set under the desk's lock: the call holds its resources
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Admission:
-    """The admission desk of one process (one event loop at a time)."""
+    """The admission desk of one process. Its state changes under a lock, and a waiting
+    call is woken on its own event loop, so runs driven from several threads (the sync
+    API keeps a loop per thread) share one limit."""
 
     def __init__(self, capacity: Capacity | None = None) -> None:
         self.capacity = capacity or Capacity.machine()
@@ -83,6 +92,7 @@ class Admission:
         self.peak: dict[str, int] = {}
         self._lines: dict[str, deque[_Waiter]] = {}  # run -> its waiting calls, in order
         self._turns: deque[str] = deque()  # runs with waiting calls, whose turn is next
+        self._lock = threading.Lock()
         self.waiting = 0
 
     # entering and leaving ------------------------------------------------------------------
@@ -93,22 +103,24 @@ class Admission:
         key = spec.key
         needs = resources.needs
         limit = resources.max_concurrency
-        self.limits[key] = limit
         self._check_fits(spec, needs)
-        if not self.waiting and self._fits(key, limit, needs):
-            self._take(key, needs)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(key, limit, needs, future)
-        line = self._lines.get(run or "")
-        if line is None:
-            line = self._lines[run or ""] = deque()
-            self._turns.append(run or "")
-        line.append(waiter)
-        self.waiting += 1
-        self._pump()
-        if future.done():
-            return
+        line_key = run or ""
+        with self._lock:
+            self.limits[key] = limit
+            if not self.waiting and self._fits(key, limit, needs):
+                self._take(key, needs)
+                return
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiter = _Waiter(key, limit, needs, future)
+            line = self._lines.get(line_key)
+            if line is None:
+                line = self._lines[line_key] = deque()
+                self._turns.append(line_key)
+            line.append(waiter)
+            self.waiting += 1
+            self._pump()
+            if waiter.granted:
+                return
         try:
             if deadline is None:
                 await future
@@ -116,10 +128,11 @@ class Admission:
                 async with asyncio.timeout_at(deadline):
                     await future
         except BaseException as exc:
-            if future.done() and not future.cancelled():
-                self.leave(spec)  # admitted as we were cancelled: give it back
-            else:
-                self._forget(run or "", waiter)
+            with self._lock:
+                if waiter.granted:  # admitted as we gave up: give it back
+                    self._give_back(key, needs)
+                else:
+                    self._forget(line_key, waiter)
             if isinstance(exc, TimeoutError):
                 raise StepTimeoutError(
                     f"{key} was not admitted within the step's timeout "
@@ -129,15 +142,17 @@ class Admission:
 
     def leave(self, spec: ModelSpec) -> None:
         """A call of ``spec`` ended: give back what it held and admit who is next."""
-        key = spec.key
         resources = spec.resources
         assert resources is not None
+        with self._lock:
+            self._give_back(spec.key, resources.needs)
+
+    def _give_back(self, key: str, needs: tuple[float, float, float]) -> None:
         self.in_flight[key] -= 1
         free = self.free
-        cpus, gpus, memory = resources.needs
-        free[0] += cpus
-        free[1] += gpus
-        free[2] += memory
+        free[0] += needs[0]
+        free[1] += needs[1]
+        free[2] += needs[2]
         if self.waiting:
             self._pump()
 
@@ -145,9 +160,10 @@ class Admission:
     def usage(self) -> dict[str, dict[str, Any]]:
         """Per model seen: calls in flight, its limit, the most at once, and how many wait."""
         waiting: dict[str, int] = {}
-        for line in self._lines.values():
-            for waiter in line:
-                waiting[waiter.key] = waiting.get(waiter.key, 0) + 1
+        with self._lock:
+            for line in self._lines.values():
+                for waiter in line:
+                    waiting[waiter.key] = waiting.get(waiter.key, 0) + 1
         return {
             key: {
                 "in_flight": self.in_flight.get(key, 0),
@@ -208,14 +224,26 @@ class Admission:
                 del self._lines[run]
                 turns.remove(run)
             self._take(waiter.key, waiter.needs)
-            waiter.future.set_result(None)
+            waiter.granted = True
+            self._wake(waiter.future)
+
+    @staticmethod
+    def _wake(future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` on its own loop (which may run in another thread)."""
+        loop = future.get_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is running:
+            _settle(future)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(_settle, future)
 
     def _first_fitting(self, line: deque[_Waiter]) -> int | None:
         for index, waiter in enumerate(line):
             if index > _SCAN:
                 return None
-            if waiter.future.done():  # cancelled while waiting: dropped by _forget
-                continue
             if self._fits(waiter.key, waiter.limit, waiter.needs):
                 return index
         return None
