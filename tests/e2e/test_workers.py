@@ -116,7 +116,7 @@ def test_chaos_sigkill_workers_loses_no_run_and_repeats_no_finished_step(
     # run_chaos raises on any run lost or failed, or any finished step run again
     assert report["statuses"] == {"succeeded": 16}
     assert report["kills"] >= 1
-    assert report["side_effect_lines"] >= 160
+    assert report["executions"] >= 160 and report["steps_run_again_in_flight"] >= 0
 
 
 def test_worker_help_names_the_design_options() -> None:
