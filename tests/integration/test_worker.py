@@ -219,3 +219,14 @@ def test_a_cancelled_pending_run_is_never_taken(orch: Orchestrator) -> None:
     assert _work(orch).claimed == 0
     assert orch.calls == []  # type: ignore[attr-defined]
     assert orch.store.queue_counts() == {}
+
+
+def test_a_run_whose_stored_workflow_no_longer_loads_is_failed_once(orch: Orchestrator) -> None:
+    run_id = orch.submit(FLOW, {"x": 0})
+    broken = {"source": "<workflow>", "document": {"name": "two", "steps": {}}, "documents": {}}
+    orch.store.update_run(run_id, {"definition": broken})
+    stats = _work(orch)
+    assert stats.claimed == 1 and stats.errors == 1
+    record = orch.store.run(run_id)
+    assert record is not None and record.status == "failed" and "steps" in (record.error or "")
+    assert _work(orch).claimed == 0  # not taken again

@@ -33,6 +33,7 @@ from podium.errors import (
     LeaseLostError,
     RunNotFoundError,
     SchemaError,
+    UserError,
 )
 from podium.registry import Registry
 from podium.routing import Router
@@ -196,14 +197,14 @@ class Runner:
     async def run_claimed(self, run_id: str, fence: int, *, by: str | None = None) -> RunResult:
         """Drive a run this process has just claimed with ``fence`` (a worker's claim): start
         a queued run, or continue one whose driver died. A run that cannot be driven (its
-        log holds an impossible event) is failed with the reason, so no worker takes it
-        again."""
+        log holds an impossible event, its stored workflow no longer loads) is failed with
+        the reason, so no worker takes it again."""
         record = self.store.run(run_id)
         if record is None:
             raise RunNotFoundError(f"no run with id '{run_id}'")
         try:
             return await self._take_over(record, fence, by, queued=True)
-        except InvalidStateError as exc:
+        except UserError as exc:  # its log or its workflow cannot be read: never retried
             now = time.time()
             self.store.append(
                 run_id,
