@@ -37,6 +37,7 @@ from podium.routing import AdaptiveRouter, Router
 from podium.store import MemoryStore, RunFilter, RunRecord, Store, open_store
 
 if TYPE_CHECKING:
+    from podium.governance import Policy
     from podium.planner import Plan, Planner, PlanOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,7 +49,9 @@ class Orchestrator:
 
     ``home`` defaults to ``$PODIUM_HOME`` (else ``./.podium``), the database to
     ``$PODIUM_DATABASE_URL`` (else SQLite in the home folder). ``durable=False`` keeps
-    everything in memory (no event log on disk).
+    everything in memory (no event log on disk). ``policy`` (a file, a loaded
+    :class:`~podium.governance.Policy`, else ``$PODIUM_POLICY``) is applied before every
+    model call; ``audit=False`` (or ``PODIUM_AUDIT=off``) keeps no audit log.
     """
 
     def __init__(
@@ -64,16 +67,24 @@ class Orchestrator:
         store: Store | None = None,
         write_policy: WritePolicy | None = None,
         limits: Limits | None = None,
+        policy: str | Path | Policy | None = None,
+        audit: bool | None = None,
     ) -> None:
         self.settings = Settings.from_env(home, database_url)
+        if audit is not None:
+            self.settings = dataclasses.replace(self.settings, audit=audit)
         if limits is not None:
             self.settings = dataclasses.replace(self.settings, limits=limits)
         self._owns_store = store is None
         if store is None:
             store = (
-                open_store(self.settings.database_url, synchronous=self.settings.sqlite_synchronous)
+                open_store(
+                    self.settings.database_url,
+                    synchronous=self.settings.sqlite_synchronous,
+                    audit=self.settings.audit,
+                )
                 if durable
-                else MemoryStore()
+                else MemoryStore(audit=self.settings.audit)
             )
         self.store: Store = store
         self.registry = Registry(self.store)
@@ -101,6 +112,28 @@ class Orchestrator:
         self._workflows = WorkflowCache()
         self._loops = LoopRunners()
         self._finalizer = weakref.finalize(self, self._loops.close)
+        self.policy: Policy | None = None
+        chosen = policy if policy is not None else self.settings.policy
+        if chosen is not None:
+            self.use_policy(chosen)
+
+    def use_policy(self, policy: str | Path | Policy) -> Policy:
+        """Apply ``policy`` (a file or a loaded one) before every model call from now on,
+        in place of the one applied so far; the change is recorded in the audit log."""
+        from podium.governance import PolicyGate, load_policy, record_activation
+
+        loaded = policy if not isinstance(policy, str | Path) else load_policy(policy)
+        if self.settings.policy_dry_run and not loaded.dry_run:
+            loaded = dataclasses.replace(loaded, dry_run=True)
+        record_activation(self.store, loaded)
+        gate = self.__dict__.get("_policy_gate")
+        if gate is None:
+            self._policy_gate = PolicyGate(loaded, self.store)
+            self.add_interceptor(self._policy_gate, outermost=True)
+        else:
+            gate.policy = loaded
+        self.policy = loaded
+        return loaded
 
     def add_interceptor(self, interceptor: Interceptor, *, outermost: bool = False) -> None:
         """Wrap every model call made from now on in ``interceptor`` (after construction:
@@ -342,13 +375,14 @@ class Orchestrator:
         """Asynchronous :meth:`repair` (one short write)."""
         return self.repair(run_id)
 
-    def cancel(self, run_id: str) -> RunRecord:
-        """Cancel a run; a process still running it stops within a fraction of a second."""
-        return cancel_run(self.store, run_id)
+    def cancel(self, run_id: str, *, by: str | None = None) -> RunRecord:
+        """Cancel a run (``by``: who asks, for the audit log); a process still running it
+        stops within a fraction of a second."""
+        return cancel_run(self.store, run_id, by=by)
 
-    async def acancel(self, run_id: str) -> RunRecord:
+    async def acancel(self, run_id: str, *, by: str | None = None) -> RunRecord:
         """Asynchronous :meth:`cancel` (one claim and one write; the driver stops itself)."""
-        return self.cancel(run_id)
+        return self.cancel(run_id, by=by)
 
     def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
         """Stored runs, newest first (``where`` filters by status, workflow, tenant, time)."""

@@ -306,8 +306,16 @@ def runs_list(
 
 @runs_app.command("show")
 @handles_errors
-def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
-    """Show a run's steps, models, outputs and routing reasons."""
+def runs_show(
+    run_id: str,
+    as_json: JsonOpt = False,
+    lineage: Annotated[bool, typer.Option("--lineage", help="Draw the lineage tree.")] = False,
+) -> None:
+    """Show a run's steps, models, outputs and routing reasons (or its lineage)."""
+    if lineage:
+        from podium.cli._governance import lineage_view
+
+        return lineage_view(run_id, as_json)
     with orchestrator() as orch:
         result = orch.get_run(run_id)
         for anomaly in result.anomalies:
@@ -385,10 +393,14 @@ def approve(
     step: str,
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
     comment: Annotated[str | None, typer.Option(help="Why.")] = None,
-    by: Annotated[str, typer.Option(help="Who decides.")] = "cli",
+    by: Annotated[str | None, typer.Option(help="Who decides (default: local:<user>).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve (or reject) a waiting step, then continue the run."""
+    if by is None:
+        from podium._context import local_caller
+
+        by = str(local_caller().principal)
     with orchestrator() as orch:
         execute(
             orch,
@@ -413,3 +425,4 @@ from podium.cli._worker import register, submit_detached  # noqa: E402 - same
 
 app.command("plan")(plan)
 register(app, runs_app)
+from podium.cli import _governance  # noqa: E402, F401 - adds audit, policy and usage

@@ -18,10 +18,16 @@ import os
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from podium._types import JSONObject
+from podium.adapters import AdapterPool, CallContext
 from podium.errors import ModelCallError, StepTimeoutError
 from podium.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from podium.engine._calls import CallResult, ModelCaller
+    from podium.routing import RouteDecision
 
 #: Calls of one run looked at per turn for one that fits (beyond the first that waits).
 _SCAN = 64
@@ -262,3 +268,45 @@ class Admission:
             self._turns.remove(run)
         if self.waiting:
             self._pump()  # a waiter behind it may fit now
+
+
+def runs_here(adapters: AdapterPool, spec: ModelSpec, context: CallContext) -> bool:
+    """Whether a call runs in this process (a call placed on Ray is Ray's to admit)."""
+    placement = context.placement
+    return placement is None or not adapters.placed(spec, placement).remote
+
+
+async def admitted_call(
+    caller: ModelCaller,
+    spec: ModelSpec,
+    inputs: JSONObject,
+    context: CallContext,
+    key: str | None,
+    capability: str | None,
+    tried: set[int] | None,
+    decision: RouteDecision | None,
+) -> CallResult:
+    """:meth:`ModelCaller.call_once` for a model with limits or resources: wait for its turn
+    (fair between runs; within the step's timeout), call, give the resources back, and
+    keep the answer in the cache when the step asked (``key``). No hedge: a second request
+    would exceed the model's limit."""
+    timeout = context.timeout_s
+    deadline = asyncio.get_running_loop().time() + timeout if timeout else None
+    desk = caller.admission
+    await desk.enter(spec, context.run_id, deadline)
+    try:
+        result = await caller.call_once(
+            spec,
+            inputs,
+            context,
+            capability=capability,
+            cache=False,
+            tried=tried,
+            decision=decision,
+            admitted=True,
+        )
+    finally:
+        desk.leave(spec)
+    if key is not None:
+        caller.store.cache_put(key, result.output)
+    return result

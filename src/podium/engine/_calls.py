@@ -23,9 +23,10 @@ from typing import Any, NamedTuple, Protocol
 from podium._context import RunContext
 from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
-from podium.engine._admission import Admission
+from podium.engine._admission import Admission, admitted_call, runs_here
 from podium.engine._ir import RetryPolicy
 from podium.errors import (
+    ApprovalRequired,
     ExecutionError,
     ModelCallError,
     RefusedError,
@@ -77,6 +78,9 @@ class ModelCall:
 
 
 Proceed = Callable[[ModelCall], Awaitable[JSONObject]]
+#: Told of each failed attempt: the model, the attempt number, the error, and the rule
+#: when a rule refused the call.
+FailureHook = Callable[[ModelSpec, int, str, str | None], object]
 
 
 class Interceptor(Protocol):
@@ -231,10 +235,10 @@ class ModelCaller:
                     call = ModelCall(spec, inputs, context, capability, decision, hit)
                     hit = await self._proceed(call)
                 return CallResult(hit, spec, 0.0, True, 0.0, context.attempt)
-        if spec.resources is not None and not admitted and self._here(spec, context):
+        if spec.resources is not None and not admitted and runs_here(self.adapters, spec, context):
             # limits or resources: wait a turn (fair between runs)
-            return await self._call_admitted(
-                spec, inputs, context, key, capability, tried, decision
+            return await admitted_call(
+                self, spec, inputs, context, key, capability, tried, decision
             )
         started = time.perf_counter()
         timeout = context.timeout_s
@@ -271,44 +275,6 @@ class ModelCaller:
             self.store.cache_put(key, output)
         shown = None if spec.instances == 1 else instance
         return CallResult(output, spec, cost, False, latency, context.attempt, shown, hedged)
-
-    def _here(self, spec: ModelSpec, context: CallContext) -> bool:
-        """Whether a call runs in this process (a call placed on Ray is Ray's to admit)."""
-        placement = context.placement
-        return placement is None or not self.adapters.placed(spec, placement).remote
-
-    async def _call_admitted(
-        self,
-        spec: ModelSpec,
-        inputs: JSONObject,
-        context: CallContext,
-        key: str | None,
-        capability: str | None,
-        tried: set[int] | None,
-        decision: RouteDecision | None,
-    ) -> CallResult:
-        """:meth:`call_once` for a model with limits or resources: wait for its turn (fair
-        between runs; within the step's timeout), call, give the resources back. No hedge:
-        a second request would exceed the model's limit."""
-        timeout = context.timeout_s
-        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
-        await self.admission.enter(spec, context.run_id, deadline)
-        try:
-            result = await self.call_once(
-                spec,
-                inputs,
-                context,
-                capability=capability,
-                cache=False,
-                tried=tried,
-                decision=decision,
-                admitted=True,
-            )
-        finally:
-            self.admission.leave(spec)
-        if key is not None:
-            self.store.cache_put(key, result.output)
-        return result
 
     async def _wait(
         self, spec: ModelSpec, lease: Lease, tried: set[int], deadline: float | None
@@ -455,20 +421,27 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
         hedge_after_s: float | None = None,
         decision: RouteDecision | None = None,
+        alternatives: Sequence[ModelSpec] = (),
     ) -> CallResult:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
         each retry goes to an instance not yet tried while there is one. A refusal is never
-        retried: the step moves to its next model, and fails naming the rule if none is left.
+        retried: the step moves to the ``alternatives`` not yet tried (the router's runner-ups)
+        and then to its next model, and fails naming the rule if none is left.
         A call whose worker died (:class:`WorkerLostError`) earns the model one attempt
         beyond the policy, once.
         """
         errors: list[str] = []
         attempt_no = base.attempt - 1
-        last = len(models) - 1
-        for position, spec in enumerate(models):
+        order = list(models)
+        spare = list(alternatives)
+        position = -1
+        while position + 1 < len(order):
+            position += 1
+            spec = order[position]
+            last = len(order) - 1
             tried: set[int] = set()
             allowed = retry.attempts
             attempt = 0
@@ -499,14 +472,22 @@ class ModelCaller:
                         tried=tried,
                         decision=decision,
                     )
+                except ApprovalRequired:
+                    raise  # the step waits for a decision; no other model is asked meanwhile
                 except RefusedError as exc:
                     errors.append(str(exc))
-                    on_failure(spec, attempt_no, str(exc))
+                    on_failure(spec, attempt_no, str(exc), exc.rule)
+                    if spare:  # another candidate may be allowed: ask it next
+                        known = {m.key for m in order}
+                        order[position + 1 : position + 1] = [
+                            m for m in spare if m.key not in known
+                        ]
+                        spare = []
                     break
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
                     errors.append(message)
-                    on_failure(spec, attempt_no, message)
+                    on_failure(spec, attempt_no, message, None)
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
                     if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
@@ -514,7 +495,7 @@ class ModelCaller:
                         allowed += 1  # the lost process's attempt is given back, once
                     if attempt < allowed:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
-        tried_models = ", ".join(s.key for s in models)
+        tried_models = ", ".join(s.key for s in order[: position + 1])
         raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)
 
     async def call_cascade(
@@ -527,7 +508,7 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
     ) -> CallResult:
         """Ask ``decision.stages`` in order until one is confident enough (the last always
         is). A failing stage escalates; if the last one fails (after its fallbacks), the

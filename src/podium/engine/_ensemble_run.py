@@ -46,20 +46,24 @@ async def run_ensemble(
             retry=step.retry,
             capability=capability,
             cache=step.cache,
-            on_failure=lambda s, n, error: ex.journal.record(
-                "attempt_failed", key, attempt=n, model=s.key, error=error
-            ),
+            on_failure=ex.failure_hook(key),
             hedge_after_s=hedge_after_s,
             decision=decision,
         )
 
     results = await asyncio.gather(*(member(m) for m in members), return_exceptions=True)
     votes, failed, cost = [], [], 0.0
+    calls: dict[str, dict[str, Any]] = {}  # member -> what its call cost, from the cache or not
     for spec, result in zip(members, results, strict=True):
         if isinstance(result, CallResult):
             cap = capability or spec.capabilities[0]
             votes.append(Vote(spec.key, result.output, spec.quality_for(cap)))
             cost += result.cost
+            calls[spec.key] = {
+                "cost": result.cost,
+                "cached": result.cached,
+                "latency_ms": round(result.latency_ms, 3),
+            }
         elif isinstance(result, StepFailure):
             failed.append({"model": spec.key, "error": result.reason})
         else:
@@ -78,10 +82,12 @@ async def run_ensemble(
     return ex._succeed(
         key,
         combined,
+        **ex.input_digest(inputs),
         model=f"ensemble:{step.combine}",
         cost=cost,
         members=[
             {k: m[k] for k in ("model", "weight", "contribution") if k in m}
+            | calls.get(m.get("model", ""), {})
             for m in combined.get("members", [])
         ],
     )
@@ -107,9 +113,7 @@ async def _stack(
         retry=step.retry,
         capability=None,
         cache=step.cache,
-        on_failure=lambda s, n, error: ex.journal.record(
-            "attempt_failed", base.step or "", attempt=n, model=s.key, error=error
-        ),
+        on_failure=ex.failure_hook(base.step or ""),
     )
     combined = {
         k: v

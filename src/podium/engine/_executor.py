@@ -18,7 +18,7 @@ from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import StepStatus
 from podium.adapters import LOCAL, CallContext, Placement
 from podium.engine._approvals import TIMED_OUT, ApprovalDesk, remaining
-from podium.engine._calls import CallResult, ModelCaller, StepFailure
+from podium.engine._calls import CallResult, FailureHook, ModelCaller, StepFailure
 from podium.engine._ensemble_run import run_ensemble
 from podium.engine._ir import (
     ApprovalStep,
@@ -31,10 +31,17 @@ from podium.engine._ir import (
 )
 from podium.engine._journal import Journal
 from podium.engine._loader import input_defaults, input_schema
-from podium.errors import ModelCallError, NoCandidateError, SchemaError, UserError
+from podium.engine._rule_approval import await_rule_approval
+from podium.errors import (
+    ApprovalRequired,
+    ModelCallError,
+    NoCandidateError,
+    SchemaError,
+    UserError,
+)
 from podium.registry import ModelSpec, Registry
 from podium.routing import RoutePolicy, Router, for_tenant
-from podium.store import Event, encode_json
+from podium.store import Event, digest, encode_json
 
 S = StepStatus
 _WORK = (CallStep, EnsembleStep)  # steps that call models (a tuple: isinstance's fastest form)
@@ -107,9 +114,12 @@ class Executor:
         *,
         limits: Limits = DEFAULT_LIMITS,
         run: RunContext | None = None,
+        audit: bool = False,
     ) -> None:
         self.run_id = run_id
         self.run = run
+        #: Whether model calls name the hash of their inputs (for the audit log).
+        self.audit = audit
         #: The run's tenant: only models that serve it are routed to or resolved.
         self.tenant = run.tenant if run is not None else None
         self.journal = journal
@@ -252,14 +262,19 @@ class Executor:
             raise self._fail(key, exc.message) from None
         try:
             if isinstance(step, _WORK):
-                self.desk.working()
-                try:
-                    placement = step.executor or scope.placement
-                    if isinstance(step, CallStep):
-                        return await self._call(step, inputs, key, placement)
-                    return await run_ensemble(self, step, inputs, key, placement)
-                finally:
-                    self.desk.idle()
+                while True:
+                    self.desk.working()
+                    try:
+                        placement = step.executor or scope.placement
+                        if isinstance(step, CallStep):
+                            return await self._call(step, inputs, key, placement)
+                        return await run_ensemble(self, step, inputs, key, placement)
+                    except ApprovalRequired as needed:
+                        asked = needed
+                    finally:
+                        self.desk.idle()
+                    if not await await_rule_approval(self, key, asked):
+                        return WAITING
             if isinstance(step, MapStep):
                 return await self._within(step, key, self._map(step, scope, key))
             if isinstance(step, LoopStep):
@@ -279,6 +294,21 @@ class Executor:
             # run ends failed with the reason (never left running)
             raise self._fail(key, getattr(exc, "message", None) or str(exc)) from None
         raise AssertionError(f"unknown step kind {type(step).__name__}")
+
+    def failure_hook(self, key: str) -> FailureHook:
+        """Records each failed attempt of ``key`` (and the rule, for a refusal)."""
+
+        def failed(spec: ModelSpec, n: int, error: str, rule: str | None) -> None:
+            named = {"rule": rule} if rule else {}
+            self.journal.record(
+                "attempt_failed", key, attempt=n, model=spec.key, error=error, **named
+            )
+
+        return failed
+
+    def input_digest(self, inputs: Any) -> dict[str, Any]:
+        """``{"input_sha256": ...}`` for a model call's step record when audited, else ``{}``."""
+        return {"input_sha256": digest(inputs)} if self.audit else {}
 
     async def _within(self, step: Step, key: str, work: Coroutine[Any, Any, Outcome]) -> Outcome:
         """A container step (map, loop, sub-workflow) as a whole must finish in ``timeout_s``."""
@@ -382,10 +412,7 @@ class Executor:
         capability = step.uses.name if step.uses.kind == "capability" else None
         remote = placement if placement.remote else None
         base = CallContext(self.run_id, key, attempt, None, step.timeout_s, self.run, remote)
-
-        def failed(spec: ModelSpec, n: int, error: str) -> None:
-            self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
-
+        failed = self.failure_hook(key)
         if decision.stages:
             result = await self.caller.call_cascade(
                 decision,
@@ -414,12 +441,15 @@ class Executor:
                 on_failure=failed,
                 hedge_after_s=decision.hedge_after_s,
                 decision=decision,
+                alternatives=[c.spec for c in decision.ranked[1:]],
             )
             data = _call_data(result, chosen, chosen_key)
         if result.instance is not None:
             data["instance"] = result.instance
         if result.hedged:
             data["hedged"] = True
+        if self.audit:
+            data["input_sha256"] = digest(inputs)
         if remote is not None and not result.cached:
             ran = self.caller.adapters.placed(result.model, remote)
             if ran.remote:

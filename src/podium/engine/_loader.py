@@ -44,6 +44,8 @@ ALLOWED = {
 }
 TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version", "executor", "queue"}
 QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: An input's ``class`` (``pii``, ``phi``, ``public``): policies decide which models get it.
+_DATA_CLASS = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 ROUTE_KEYS = {"policy", "max_cost", "max_latency_ms", "min_quality", "require_tags", "forbid_tags"}
 
 
@@ -138,6 +140,13 @@ def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: 
         Schema.parse(_input_types(inputs), where="inputs")
     except SchemaError as exc:
         raise ctx.fail(exc.message, list((exc.field or "inputs").split("."))) from None
+    for input_name, spec in inputs.items():
+        data_class = spec.get("class") if isinstance(spec, Mapping) else None
+        if data_class is not None and not (
+            isinstance(data_class, str) and _DATA_CLASS.match(data_class)
+        ):
+            message = "a data class is a lower-case name such as pii, phi or public"
+            raise ctx.fail(message, ["inputs", input_name, "class"])
     executor = (
         parse_placement(doc["executor"], ctx.fail, ["executor"]) if "executor" in doc else None
     )

@@ -162,7 +162,7 @@ class Runner:
         )
         state = RunState()
         state.apply(first)
-        context = RunContext(run_id, workflow.name, who)
+        context = RunContext(run_id, workflow.name, who, workflow)
         return await self._drive(run_id, workflow, state, 1, context, opened=first)
 
     async def resume(
@@ -233,6 +233,7 @@ class Runner:
             run_id,
             record.workflow,
             Caller.from_record(record.principal, record.tenant, record.caller),
+            workflow,
         )
         # a queued run nobody has started yet (one queued again after an approval has steps)
         fresh = state.status is RunStatus.PENDING and not state.steps
@@ -345,6 +346,7 @@ class Runner:
                 self.registry,
                 limits=self.limits,
                 run=context,
+                audit=getattr(self.store, "audited", False),
             )
             scope = Scope(state.inputs, placement=workflow.executor or self.placement)
             work = asyncio.get_running_loop().create_task(

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 
-from podium._context import Caller
+from podium._context import ACTOR, Caller
 from podium.governance import Role
 from podium.server._auth import Principal, authenticate, bearer
 from podium.server._problems import Problem, not_found
@@ -45,6 +45,8 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         request.state.principal = principal
+        # what this request changes (models, keys) is audited as done by this principal
+        ACTOR.set(Caller(principal.name, principal.tenant))
         return principal
 
     dependency.__name__ = f"require_{role}"

@@ -10,8 +10,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from podium._context import current_actor
 from podium._types import JSONObject
 from podium.errors import LeaseLostError, StoreError
+from podium.store._audit import AuditNote, AuditRecord
+from podium.store._audit_events import RunInfo
+from podium.store._audit_memory import AuditedMemory
 from podium.store._json import dumps as _dumps
 from podium.store._protocol import (
     Claim,
@@ -52,12 +56,15 @@ def _copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-class MemoryStore:
+class MemoryStore(AuditedMemory):
     """Keeps everything in dictionaries; for tests and for runs that need no durability."""
 
     durable = False
 
-    def __init__(self) -> None:
+    def __init__(self, *, audit: bool = True) -> None:
+        self.audited = audit
+        self._audit: list[AuditRecord] = []
+        self._budgets: dict[str, list[Any]] = {}
         self._models: dict[tuple[str, str], ModelRecord] = {}
         self._contracts: dict[str, JSONObject] = {}
         self._runs: dict[str, RunRecord] = {}
@@ -72,7 +79,13 @@ class MemoryStore:
         self._lock = threading.Lock()
 
     def put_model(self, record: ModelRecord) -> None:
-        self._models[(record.name, record.version)] = record
+        from podium.store._sql import model_note
+
+        with self._lock:
+            old = self._models.get((record.name, record.version))
+            if old is None or old.spec != record.spec:
+                self._chain_notes([model_note(record, changed=old is not None)])
+            self._models[(record.name, record.version)] = record
 
     def models(self) -> list[ModelRecord]:
         return sorted(self._models.values(), key=lambda r: (r.name, r.registered_at))
@@ -97,6 +110,8 @@ class MemoryStore:
             )
             self._events[run.run_id] = []
             self._add(run.run_id, events)
+            info = RunInfo(run.principal, run.tenant, run.workflow)
+            self._chain_notes(self._describe(run.run_id, info, events))
 
     def _add(self, run_id: str, events: Sequence[Event]) -> None:
         log = self._events[run_id]
@@ -122,6 +137,8 @@ class MemoryStore:
             if fence is not None and record.claim != fence:
                 raise LeaseLostError(f"run {run_id} was claimed by another process")
             self._add(run_id, events)
+            info = RunInfo(record.principal, record.tenant, record.workflow)
+            self._chain_notes(self._describe(run_id, info, events))
             if update:
                 self._runs[run_id] = replace(record, **_copied(update))
         return list(events)
@@ -215,7 +232,10 @@ class MemoryStore:
             if step in made:
                 return Decision(False, existing=copy.deepcopy(made[step]))
             made[step] = copy.deepcopy(decision)
-            self._add(run_id, [Event("approval_decided", step, decision, ts)])
+            decided = Event("approval_decided", step, decision, ts)
+            self._add(run_id, [decided])
+            info = RunInfo(record.principal, record.tenant, record.workflow)
+            self._chain_notes(self._describe(run_id, info, [decided]))
             return Decision(True)
 
     def decisions(self, run_id: str) -> dict[str, JSONObject]:
@@ -230,13 +250,27 @@ class MemoryStore:
                 if event.seq in wanted:
                     removed[event.seq] = Quarantined(event, reason, time.time())
                     moved += 1
+            note = AuditNote(
+                "run.repaired",
+                time.time(),
+                {"events": sorted(seqs), "reason": reason},
+                subject=run_id,
+                principal=current_actor().principal,
+                run_id=run_id,
+            )
+            self._chain_notes([note])
             return moved
 
     def quarantined(self, run_id: str) -> list[Quarantined]:
         return [q for _, q in sorted(self._removed.get(run_id, {}).items())]
 
-    def put_document(self, kind: str, key: str, value: JSONObject) -> None:
-        self._documents.setdefault(kind, {})[key] = copy.deepcopy(value)
+    def put_document(
+        self, kind: str, key: str, value: JSONObject, *, audit: AuditNote | None = None
+    ) -> None:
+        with self._lock:
+            self._documents.setdefault(kind, {})[key] = copy.deepcopy(value)
+            if audit is not None:
+                self._chain_notes([audit])
 
     def get_document(self, kind: str, key: str) -> JSONObject | None:
         return copy.deepcopy(self._documents.get(kind, {}).get(key))

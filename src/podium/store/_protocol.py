@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from podium._types import JSONObject
+
+if TYPE_CHECKING:
+    from podium.store._audit import AuditNote, AuditRecord
+    from podium.store._budget import BudgetHold, Reservation
+    from podium.store._usage import UsageQuery, UsageRow
 
 
 @dataclass(slots=True)
@@ -154,9 +159,14 @@ class Store(Protocol):
     claim it holds as ``fence`` to :meth:`append` and :meth:`heartbeat`: once another
     process has claimed the run (a forced resume, a cancel), the old holder's writes are
     refused with :class:`~podium.errors.LeaseLostError` and nothing of them is stored.
+
+    With ``audited`` set, every write the audit log covers (run events, registry changes,
+    decisions, documents written with an ``audit`` note) appends its hash-chained records
+    in the same transaction.
     """
 
     durable: bool
+    audited: bool
 
     # registry
     def put_model(self, record: ModelRecord) -> None: ...
@@ -217,7 +227,9 @@ class Store(Protocol):
     def update_run(self, run_id: str, update: dict[str, Any]) -> None: ...
 
     # documents: small JSON records other layers keep (routing stats, plan templates, ...)
-    def put_document(self, kind: str, key: str, value: JSONObject) -> None: ...
+    def put_document(
+        self, kind: str, key: str, value: JSONObject, *, audit: AuditNote | None = None
+    ) -> None: ...
     def get_document(self, kind: str, key: str) -> JSONObject | None: ...
     def documents(self, kind: str) -> dict[str, JSONObject]: ...
     def delete_document(self, kind: str, key: str) -> None: ...
@@ -225,5 +237,29 @@ class Store(Protocol):
     # cache
     def cache_get(self, key: str) -> JSONObject | None: ...
     def cache_put(self, key: str, value: JSONObject) -> None: ...
+
+    # audit log, budgets and usage
+    def audit(self, notes: Sequence[AuditNote]) -> None:
+        """Append records that no other write carries, in their own transaction."""
+        ...
+
+    def audit_head(self) -> tuple[int, str] | None: ...
+    def audit_records(
+        self,
+        *,
+        after: int = 0,
+        since: float | None = None,
+        tenant: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[AuditRecord]: ...
+    def usage(self, query: UsageQuery) -> list[UsageRow]: ...
+    def reserve(self, holds: Sequence[BudgetHold], now: float | None = None) -> Reservation:
+        """Hold each budget's share of a call, all or none, atomically."""
+        ...
+
+    def settle(
+        self, holds: Sequence[BudgetHold], cost: float | None, now: float | None = None
+    ) -> None: ...
+    def budget_spent(self, key: str) -> tuple[float, int]: ...
 
     def close(self) -> None: ...

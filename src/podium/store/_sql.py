@@ -12,20 +12,21 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    and_,
     create_engine,
     event,
     func,
     literal,
-    or_,
     select,
     update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from podium._context import current_actor
 from podium._types import JSONObject
 from podium.errors import DatabaseFileError, LeaseLostError, StoreError
+from podium.store._audit import AuditNote, digest
+from podium.store._audit_sql import AuditedSql
 from podium.store._json import dumps as _dumps
 from podium.store._protocol import (
     Claim,
@@ -38,6 +39,7 @@ from podium.store._protocol import (
     RunFilter,
     RunRecord,
 )
+from podium.store._sql_queue import claim_statements, counts_of, queue_counts_statement
 from podium.store._sqlite import SqliteWriter
 from podium.store._tables import (
     JSON_COLUMNS,
@@ -64,18 +66,21 @@ def reason(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-class SqlStore:
+class SqlStore(AuditedSql):
     """Durable store. Each :meth:`append` is one transaction (a group commit of its events).
 
     On SQLite, ``synchronous`` is the commit guarantee: ``NORMAL`` (the default, in WAL
     mode) survives a crash of the process but may lose the last commits in a power cut;
-    ``FULL`` survives both, at the cost of an fsync per commit.
+    ``FULL`` survives both, at the cost of an fsync per commit. With ``audit`` (the
+    default) every write that the audit log covers carries its records in its transaction.
     """
 
     durable = True
 
-    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, *, synchronous: str = "NORMAL", audit: bool = True) -> None:
         self.url = url
+        self.audited = audit
+        self._run_info = {}
         self._sqlite = url.startswith("sqlite")
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS:
@@ -116,7 +121,7 @@ class SqlStore:
                 ) from None
             raise StoreError(f"cannot open database {self._safe_url()}: {reason(exc)}") from None
         self._lock = threading.Lock()
-        self._fast = SqliteWriter(self._conn, self._lock) if self._sqlite else None
+        self._fast = SqliteWriter(self._conn, self._lock, self._chain_raw) if self._sqlite else None
 
     def _safe_url(self) -> str:
         return (
@@ -125,11 +130,14 @@ class SqlStore:
             else self.url.split("@")[-1]
         )
 
-    def _write(self, *statements: Any) -> list[Any]:
-        """Run statements in one transaction; returns each one's row count."""
+    def _write(self, *statements: Any, notes: Sequence[AuditNote] = ()) -> list[Any]:
+        """Run statements (and append audit ``notes``) in one transaction; returns each
+        statement's row count."""
         with self._lock:
             try:
                 counts = [self._conn.execute(stmt, params).rowcount for stmt, params in statements]
+                if notes and self.audited:
+                    self._chain_sa(self._conn, notes)
                 self._conn.commit()
                 return counts
             except SQLAlchemyError as exc:
@@ -162,13 +170,25 @@ class SqlStore:
 
     # registry -------------------------------------------------------------------------------
     def put_model(self, record: ModelRecord) -> None:
+        spec = _dumps(record.spec)
         values = {
             "name": record.name,
             "version": record.version,
-            "spec": _dumps(record.spec),
+            "spec": spec,
             "registered_at": record.registered_at,
         }
-        self._write((self._upsert(models_table, values, ["name", "version"]), None))
+        notes = self._model_notes(record, spec) if self.audited else []
+        self._write((self._upsert(models_table, values, ["name", "version"]), None), notes=notes)
+
+    def _model_notes(self, record: ModelRecord, spec: str) -> list[AuditNote]:
+        """A registry change's record: a new version, or a changed one (none if unchanged)."""
+        t = models_table
+        rows = self._read(
+            select(t.c.spec).where(t.c.name == record.name, t.c.version == record.version)
+        )
+        if rows and rows[0].spec == spec:
+            return []
+        return [model_note(record, changed=bool(rows))]
 
     def models(self) -> list[ModelRecord]:
         rows = self._read(select(models_table).order_by(models_table.c.registered_at))
@@ -204,8 +224,10 @@ class SqlStore:
             "caller": _dumps(run.caller) if run.caller else None,
             "queue": run.queue,
         }
+        self._remember_run(run)
+        notes = self._run_notes(run.run_id, events)
         if self._fast is not None:
-            self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
+            self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events], notes)
             return
         statements: list[Any] = [(runs_table.insert(), row)]
         if events:
@@ -213,7 +235,7 @@ class SqlStore:
                 (events_table.insert(), [self._event_row(run.run_id, e) for e in events])
             )
         try:
-            self._write(*statements)
+            self._write(*statements, notes=notes)
         except IntegrityError:
             raise StoreError(f"a run with id '{run.run_id}' already exists") from None
 
@@ -242,9 +264,10 @@ class SqlStore:
         for column in update or ():
             if column not in runs_table.c:
                 raise StoreError(f"no run column '{column}'")
+        notes = self._run_notes(run_id, events)
         if self._fast is not None:
             tuples = [self._event_tuple(run_id, e) for e in events]
-            self._fast.append(run_id, tuples, _encode_update(update), fence)
+            self._fast.append(run_id, tuples, _encode_update(update), fence, notes)
             return list(events)
         values = _encode_update(update) or {}
         rows = [self._event_row(run_id, e) for e in events]
@@ -267,6 +290,8 @@ class SqlStore:
                     self._conn.execute(_run_where(run_id).values(**values))
                 if rows:
                     self._conn.execute(events_table.insert(), rows)
+                if notes:
+                    self._chain_sa(self._conn, notes)
                 self._conn.commit()
             except SQLAlchemyError as exc:
                 self._conn.rollback()
@@ -294,33 +319,9 @@ class SqlStore:
         return bool(count == 1)
 
     def claim_next(self, owner: str, spec: QueueSpec, *, now: float, limit: int = 1) -> list[Claim]:
-        t = runs_table
-        stale = now - spec.lease_s
-        lapsed = or_(t.c.heartbeat.is_(None), t.c.heartbeat < stale)
-        if spec.dead_owners:
-            lapsed = or_(lapsed, t.c.owner.in_(spec.dead_owners))
-        eligible = and_(
-            t.c.queue.in_(spec.queues),
-            or_(t.c.status == "pending", and_(t.c.status == "running", lapsed)),
-        )
-        # A read first: an idle worker's poll takes no write lock.
-        if not self._read(select(t.c.run_id).where(eligible).limit(1)):
+        probe, stmt = claim_statements(spec, owner, now=now, limit=limit, sqlite=self._sqlite)
+        if not self._read(probe):  # an idle worker's poll takes no write lock
             return []
-        picked = select(t.c.run_id).where(eligible).order_by(t.c.started_at).limit(limit)
-        values = {
-            "status": "running",
-            "owner": owner,
-            "heartbeat": now,
-            "claim": func.coalesce(t.c.claim, 0) + 1,
-        }
-        if self._sqlite:  # one statement holds the write lock: nobody claims in between
-            stmt = update(t).where(t.c.run_id.in_(picked), eligible).values(**values)
-        else:
-            # Concurrent workers skip each other's rows instead of waiting. The rows are
-            # picked once, in a CTE (a subquery in IN may be run again per row).
-            chosen = picked.with_for_update(skip_locked=True).cte("picked")
-            stmt = update(t).where(t.c.run_id == chosen.c.run_id).values(**values)
-        stmt = stmt.returning(t.c.run_id, t.c.claim)
         with self._lock:
             try:
                 rows = self._conn.execute(stmt).all()
@@ -331,16 +332,7 @@ class SqlStore:
         return [Claim(r.run_id, int(r.claim)) for r in rows]
 
     def queue_counts(self) -> dict[str, dict[str, int]]:
-        t = runs_table
-        rows = self._read(
-            select(t.c.queue, t.c.status, func.count())
-            .where(t.c.queue.is_not(None), t.c.status.in_(OPEN_STATUSES))
-            .group_by(t.c.queue, t.c.status)
-        )
-        counts: dict[str, dict[str, int]] = {}
-        for queue, status, count in rows:
-            counts.setdefault(queue, dict.fromkeys(OPEN_STATUSES, 0))[status] = int(count)
-        return counts
+        return counts_of(self._read(queue_counts_statement()))
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
         self._write((_run_where(run_id).values(**(_encode_update(update) or {})), None))
@@ -418,12 +410,16 @@ class SqlStore:
                 open_run
             ),
         )
-        event_row = self._event_row(run_id, Event("approval_decided", step, decision, ts))
+        decided = Event("approval_decided", step, decision, ts)
+        event_row = self._event_row(run_id, decided)
+        notes = self._run_notes(run_id, [decided])
         with self._lock:
             try:
                 inserted = len(self._conn.execute(guarded.returning(decisions_table.c.step)).all())
                 if inserted == 1:
                     self._conn.execute(events_table.insert(), event_row)
+                    if notes:
+                        self._chain_sa(self._conn, notes)
                 self._conn.commit()
             except IntegrityError:
                 self._conn.rollback()
@@ -463,7 +459,15 @@ class SqlStore:
                 literal(time.time()),
             ).where(*chosen),
         )
-        counts = self._write((copy, None), (e.delete().where(*chosen), None))
+        note = AuditNote(
+            "run.repaired",
+            time.time(),
+            {"events": sorted(seqs), "reason": reason_text},
+            subject=run_id,
+            principal=current_actor().principal,
+            run_id=run_id,
+        )
+        counts = self._write((copy, None), (e.delete().where(*chosen), None), notes=[note])
         return int(counts[1])
 
     def quarantined(self, run_id: str) -> list[Quarantined]:
@@ -477,9 +481,12 @@ class SqlStore:
         ]
 
     # documents -------------------------------------------------------------------------------
-    def put_document(self, kind: str, key: str, value: JSONObject) -> None:
+    def put_document(
+        self, kind: str, key: str, value: JSONObject, *, audit: AuditNote | None = None
+    ) -> None:
         values = {"kind": kind, "key": key, "value": _dumps(value), "updated_at": time.time()}
-        self._write((self._upsert(documents_table, values, ["kind", "key"]), None))
+        notes = [audit] if audit is not None else []
+        self._write((self._upsert(documents_table, values, ["kind", "key"]), None), notes=notes)
 
     def get_document(self, kind: str, key: str) -> JSONObject | None:
         t = documents_table
@@ -509,6 +516,19 @@ class SqlStore:
         with self._lock:
             self._conn.close()
             self._engine.dispose()
+
+
+def model_note(record: ModelRecord, *, changed: bool) -> AuditNote:
+    """The audit note of a model version registered (or registered again, changed)."""
+    actor = current_actor()
+    return AuditNote(
+        "model.changed" if changed else "model.registered",
+        record.registered_at,
+        {"spec_sha256": digest(record.spec), "status": record.spec.get("status")},
+        subject=f"{record.name}@{record.version}",
+        principal=actor.principal,
+        tenant=actor.tenant,
+    )
 
 
 def _run_where(run_id: str) -> Any:

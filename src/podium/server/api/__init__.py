@@ -22,6 +22,7 @@ _PARTS = {
     "_stats": "stats",
     "_overview": "stats",
     "_keys": "keys",
+    "_audit": "governance",
 }
 for _part in _PARTS:
     import_module(f"{__name__}.{_part}")

@@ -261,7 +261,7 @@ async def cancel_run(
 ) -> dict[str, Any]:
     state = server_state(request)
     visible_run(state, principal, run_id)
-    return record_json(await state.orchestrator.acancel(run_id), outputs=True)
+    return record_json(await state.orchestrator.acancel(run_id, by=principal.name), outputs=True)
 
 
 @router.post(
