@@ -29,8 +29,9 @@ from podium.engine import (
 )
 from podium.engine._cache import WorkflowCache, checked_object, mark_checked
 from podium.engine._calls import ModelCaller
-from podium.engine._control import Repair, live_owner
+from podium.engine._control import Repair, live_owner, requeue_run
 from podium.engine._journal import Observer, WritePolicy
+from podium.engine._queue import QueueBindings, queue_for
 from podium.registry import ModelSpec, Registry
 from podium.routing import AdaptiveRouter, Router
 from podium.store import MemoryStore, RunFilter, RunRecord, Store, open_store
@@ -258,6 +259,47 @@ class Orchestrator:
         """Synchronous :meth:`arun`."""
         return self._sync(self.arun(workflow, inputs, run_id=run_id, caller=caller))
 
+    def submit(
+        self,
+        workflow: str | Path | Workflow | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        run_id: str | None = None,
+        caller: Caller | None = None,
+    ) -> str:
+        """Queue a run for a worker (``podium worker``) and return its id at once.
+
+        The workflow and inputs are checked now; the run is stored ``pending`` in ``queue``
+        (default: the workflow's ``queue:``, its steps' queues, or a queue bound to a tag or
+        capability its models have; else ``default``). Follow it with :meth:`get_run`.
+        """
+        loaded = self.load(workflow)
+        chosen = queue or self.queue_of(loaded, caller)
+        record = self.runner.submit(
+            loaded, dict(inputs or {}), queue=chosen, run_id=run_id, caller=caller
+        )
+        return record.run_id
+
+    async def asubmit(
+        self,
+        workflow: str | Path | Workflow | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        run_id: str | None = None,
+        caller: Caller | None = None,
+    ) -> str:
+        """Asynchronous :meth:`submit` (a few reads and one write)."""
+        return self.submit(workflow, inputs, queue=queue, run_id=run_id, caller=caller)
+
+    def queue_of(self, workflow: Workflow, caller: Caller | None = None) -> str:
+        """The queue a submitted run of ``workflow`` goes to (see :func:`queue_for`)."""
+        bindings = QueueBindings.load(self.store)
+        return queue_for(
+            workflow, self.registry, bindings, tenant=caller.tenant if caller else None
+        )
+
     async def aresume(
         self, run_id: str, *, force: bool = False, by: Caller | None = None
     ) -> RunResult:
@@ -307,6 +349,12 @@ class Orchestrator:
 
         record = self.store.run(run_id)
         holder = live_owner(record, run_id) if record is not None else None
+        if holder is None and record is not None and record.queue is not None:
+            # a submitted run goes back to its queue: a worker of that queue continues it
+            queue = requeue_run(self.store, run_id)
+            found = self.get_run(run_id)
+            found.driver = f"a worker of queue '{queue}'"
+            return found
         if holder is None:
             try:
                 return await self.runner.resume(run_id)

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Protocol
 from podium._context import RunContext
 from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
+from podium.engine._admission import Admission, admitted_call, runs_here
 from podium.engine._ir import RetryPolicy
 from podium.errors import (
     ApprovalRequired,
@@ -149,8 +150,11 @@ class ModelCaller:
         store: Store,
         interceptors: Sequence[Interceptor] = (),
         rng: random.Random | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.adapters = adapters
+        #: Limits and resources of the models that declare them, fair between runs.
+        self.admission = admission or Admission()
         self.router = router
         self.store = store
         self.rng = rng or random.Random()  # noqa: S311 - only for retry jitter
@@ -216,10 +220,12 @@ class ModelCaller:
         hedge_after_s: float | None = None,
         tried: set[int] | None = None,
         decision: RouteDecision | None = None,
+        admitted: bool = False,
     ) -> CallResult:
         """One attempt: a cache hit, or a timed call on an instance the router grants.
 
-        ``tried`` collects the instances used, so the next attempt can avoid them.
+        ``tried`` collects the instances used, so the next attempt can avoid them. A model
+        that declares ``resources`` is first admitted (``admitted``: it has been).
         """
         key = cache_key(spec, inputs) if cache else None
         if key is not None:
@@ -229,6 +235,11 @@ class ModelCaller:
                     call = ModelCall(spec, inputs, context, capability, decision, hit)
                     hit = await self._proceed(call)
                 return CallResult(hit, spec, 0.0, True, 0.0, context.attempt)
+        if spec.resources is not None and not admitted and runs_here(self.adapters, spec, context):
+            # limits or resources: wait a turn (fair between runs)
+            return await admitted_call(
+                self, spec, inputs, context, key, capability, tried, decision
+            )
         started = time.perf_counter()
         timeout = context.timeout_s
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None

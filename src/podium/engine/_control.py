@@ -122,6 +122,27 @@ def cancel_run(store: Store, run_id: str, *, by: str | None = None) -> RunRecord
     return store.run(run_id)  # type: ignore[return-value]
 
 
+def requeue_run(store: Store, run_id: str, *, by: str | None = None) -> str:
+    """Put a submitted run that nobody drives (it waited for an approval that is now
+    decided) back in its queue, so a worker of that queue continues it. Returns the queue."""
+    record = store.run(run_id)
+    if record is None:
+        raise RunNotFoundError(f"no run with id '{run_id}'")
+    if record.queue is None:
+        raise InvalidStateError(f"run {run_id} was not submitted to a queue")
+    fence = claim(store, run_id, purpose="requeue")
+    data: dict[str, object] = {"queue": record.queue}
+    if by:
+        data["by"] = by
+    store.append(
+        run_id,
+        [Event("run_queued", None, data, time.time())],
+        {"status": str(RunStatus.PENDING), "owner": None, "heartbeat": None},
+        fence=fence,
+    )
+    return record.queue
+
+
 def decide_approval(
     store: Store, run_id: str, step: str, *, approved: bool, by: str, comment: str | None
 ) -> None:

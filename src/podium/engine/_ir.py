@@ -67,6 +67,8 @@ class Step:
     retry: RetryPolicy = RetryPolicy()
     timeout_s: float | None = None
     executor: Placement | None = None
+    queue: str | None = None
+    """The worker queue this step needs; the run goes to it (see :mod:`podium.worker`)."""
 
     @property
     def kind(self) -> str:
@@ -145,6 +147,8 @@ class Workflow:
     display: str | None = None
     located: Any = field(default=None, compare=False, repr=False)
     executor: Placement | None = None
+    queue: str | None = None
+    """The worker queue its runs go to when submitted (``queue:`` at the top level)."""
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to rebuild this workflow when a run resumes elsewhere."""

@@ -32,7 +32,7 @@ from podium.routing import RoutePolicy, check_route
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 KINDS = ("uses", "map", "ensemble", "loop", "workflow", "approval")
-COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name"}
+COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name", "queue"}
 PLACED = COMMON | {"executor"}  # steps that call models, or hold steps that do
 ALLOWED = {
     "uses": PLACED | {"uses", "fallback", "route", "cache"},
@@ -42,7 +42,8 @@ ALLOWED = {
     "workflow": PLACED | {"workflow"},
     "approval": COMMON | {"approval"},
 }
-TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version", "executor"}
+TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version", "executor", "queue"}
+QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 #: An input's ``class`` (``pii``, ``phi``, ``public``): policies decide which models get it.
 _DATA_CLASS = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 ROUTE_KEYS = {"policy", "max_cost", "max_latency_ms", "min_quality", "require_tags", "forbid_tags"}
@@ -177,6 +178,7 @@ def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: 
         display=shown,
         located=doc,
         executor=executor,
+        queue=_queue(ctx, doc, []),
     )
     shared.built[key] = (workflow, ctx.deepest - ctx.start)
     return workflow
@@ -443,7 +445,19 @@ def _common(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> di
             if "executor" in body
             else None
         ),
+        "queue": _queue(ctx, body, path),
     }
+
+
+def _queue(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> str | None:
+    raw = body.get("queue")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not QUEUE_NAME.match(raw):
+        raise ctx.fail(
+            "must be a queue name: lower-case letters, digits, '-' and '_'", [*path, "queue"]
+        )
+    return raw
 
 
 def _retry(ctx: _Context, raw: Any, path: list[str | int]) -> RetryPolicy:

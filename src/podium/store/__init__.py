@@ -9,11 +9,13 @@ from podium.store._budget import BudgetHold, Reservation
 from podium.store._json import dumps as encode_json
 from podium.store._memory import MemoryStore
 from podium.store._protocol import (
+    Claim,
     Decision,
     Delta,
     Event,
     ModelRecord,
     Quarantined,
+    QueueSpec,
     RunBrief,
     RunFilter,
     RunRecord,
@@ -40,12 +42,14 @@ __all__ = [
     "AuditNote",
     "AuditRecord",
     "BudgetHold",
+    "Claim",
     "Decision",
     "Delta",
     "Event",
     "MemoryStore",
     "ModelRecord",
     "Quarantined",
+    "QueueSpec",
     "Reservation",
     "RunBrief",
     "RunFilter",

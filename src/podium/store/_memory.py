@@ -18,11 +18,13 @@ from podium.store._audit_events import RunInfo
 from podium.store._audit_memory import AuditedMemory
 from podium.store._json import dumps as _dumps
 from podium.store._protocol import (
+    Claim,
     Decision,
     Delta,
     Event,
     ModelRecord,
     Quarantined,
+    QueueSpec,
     RunBrief,
     RunFilter,
     RunRecord,
@@ -32,6 +34,15 @@ from podium.store._tables import OPEN_STATUSES, SETTLED_STATUSES, runs_table
 
 _RUN_COLUMNS = frozenset(runs_table.c.keys())  # a set: a column collection's ``in`` is slow
 _PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
+def _claimable(record: RunRecord, stale: float, dead: tuple[str, ...]) -> bool:
+    """Pending, or running with a lease that lapsed (or was released), or a dead owner."""
+    if record.status == "pending":
+        return True
+    return record.status == "running" and (
+        record.heartbeat is None or record.heartbeat < stale or record.owner in dead
+    )
 
 
 def _copied(value: Any) -> Any:
@@ -152,6 +163,34 @@ class MemoryStore(AuditedMemory):
                 return False
             self._runs[run_id] = replace(record, heartbeat=now)
             return True
+
+    def claim_next(self, owner: str, spec: QueueSpec, *, now: float, limit: int = 1) -> list[Claim]:
+        taken: list[Claim] = []
+        stale = now - spec.lease_s
+        with self._lock:
+            waiting = sorted(
+                (
+                    r
+                    for r in self._runs.values()
+                    if r.queue in spec.queues and _claimable(r, stale, spec.dead_owners)
+                ),
+                key=lambda r: r.started_at,
+            )
+            for record in waiting[:limit]:
+                claim = record.claim + 1
+                self._runs[record.run_id] = replace(
+                    record, status="running", owner=owner, heartbeat=now, claim=claim
+                )
+                taken.append(Claim(record.run_id, claim))
+        return taken
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for record in list(self._runs.values()):
+            if record.queue is not None and record.status in OPEN_STATUSES:
+                per = counts.setdefault(record.queue, dict.fromkeys(OPEN_STATUSES, 0))
+                per[record.status] += 1
+        return counts
 
     def run(self, run_id: str) -> RunRecord | None:
         record = self._runs.get(run_id)

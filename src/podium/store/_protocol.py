@@ -53,9 +53,11 @@ class RunRecord:
     principal: str | None = None
     tenant: str | None = None
     caller: JSONObject = field(default_factory=dict)
+    queue: str | None = None
+    """The queue a submitted run waits in for a worker (``None``: not submitted)."""
 
     def to_json(self) -> JSONObject:
-        return {
+        data: JSONObject = {
             "run_id": self.run_id,
             "workflow": self.workflow,
             "status": self.status,
@@ -64,6 +66,9 @@ class RunRecord:
             "cost": self.cost,
             "error": self.error,
         }
+        if self.queue is not None:
+            data["queue"] = self.queue
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,27 @@ class RunBrief:
     owner: str | None
     heartbeat: float | None
     claim: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A queued run a worker took with :meth:`Store.claim_next`, and the claim it holds
+    (pass it as ``fence`` to every write)."""
+
+    run_id: str
+    claim: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """Which queued runs a worker may take: those of ``queues`` that are ``pending``, and
+    those ``running`` whose lease lapsed (no heartbeat for ``lease_s`` seconds, or released
+    by a process that stopped) or whose owner is one of ``dead_owners`` (processes known
+    to be gone, such as a killed worker on this host)."""
+
+    queues: tuple[str, ...]
+    lease_s: float
+    dead_owners: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +213,16 @@ class Store(Protocol):
 
     def heartbeat(self, run_id: str, *, fence: int, now: float) -> bool:
         """Refresh the holder's heartbeat; ``False`` if the run was claimed by another."""
+        ...
+
+    def claim_next(self, owner: str, spec: QueueSpec, *, now: float, limit: int = 1) -> list[Claim]:
+        """Take up to ``limit`` queued runs for ``owner``, oldest first, atomically: two
+        workers asking at once never get the same run. Each taken run is ``running``, held
+        by ``owner`` with a fresh heartbeat and a raised claim."""
+        ...
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        """Per queue: how many submitted runs are ``pending``, ``running`` and ``waiting``."""
         ...
 
     def run_brief(self, run_id: str) -> RunBrief | None: ...

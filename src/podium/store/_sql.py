@@ -10,7 +10,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, func, literal, select, update
+from sqlalchemy import (
+    Connection,
+    create_engine,
+    event,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -24,16 +32,19 @@ from podium.store._live import LiveSql
 from podium.store._migrate import upgrade
 from podium.store._pg import PgWriter
 from podium.store._protocol import (
+    Claim,
     Decision,
     Delta,
     Event,
     ModelRecord,
     Quarantined,
+    QueueSpec,
     RunBrief,
     RunFilter,
     RunRecord,
     Tokens,
 )
+from podium.store._sql_queue import claim_statements, counts_of, queue_counts_statement
 from podium.store._sqlite import SqliteWriter
 from podium.store._tables import (
     JSON_COLUMNS,
@@ -232,6 +243,7 @@ class SqlStore(AuditedSql):
             "principal": run.principal,
             "tenant": run.tenant,
             "caller": _dumps(run.caller) if run.caller else None,
+            "queue": run.queue,
         }
         self._remember_run(run)
         notes = self._run_notes(run.run_id, events)
@@ -339,6 +351,22 @@ class SqlStore(AuditedSql):
         [count] = self._write((stmt, None))
         return bool(count == 1)
 
+    def claim_next(self, owner: str, spec: QueueSpec, *, now: float, limit: int = 1) -> list[Claim]:
+        probe, stmt = claim_statements(spec, owner, now=now, limit=limit, sqlite=self._sqlite)
+        if not self._read(probe):  # an idle worker's poll takes no write lock
+            return []
+        with self._lock:
+            try:
+                rows = self._conn.execute(stmt).all()
+                self._conn.commit()
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database write failed: {reason(exc)}") from None
+        return [Claim(r.run_id, int(r.claim)) for r in rows]
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        return counts_of(self._read(queue_counts_statement()))
+
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
         self._write((_run_where(run_id).values(**(_encode_update(update) or {})), None))
 
@@ -395,6 +423,7 @@ class SqlStore(AuditedSql):
             principal=r.principal,
             tenant=r.tenant,
             caller=json.loads(r.caller) if r.caller else {},
+            queue=r.queue,
         )
 
     def events(self, run_id: str, *, after: int = 0) -> list[Event]:

@@ -41,6 +41,9 @@ runs_table = Table(
     Column("principal", String(200)),
     Column("tenant", String(64), index=True),
     Column("caller", Text),  # JSON: headers and trace ids of the request that started it
+    # The queue a submitted run waits in for a worker (NULL: driven by the process that
+    # started it, never taken by a worker).
+    Column("queue", String(64), index=True),
 )
 events_table = Table(
     "podium_events",

@@ -21,6 +21,7 @@ from podium.server._problems import Problem, not_found
 from podium.server._state import ServerState, server_state
 from podium.server.api._common import Strict, invalid, problems, wait_for
 from podium.server.api._documents import refuse_files
+from podium.server.api._queued import submit_queued
 from podium.server.api._router import router
 from podium.server.api._schemas import (
     RunDetail,
@@ -69,6 +70,11 @@ class RunRequest(Strict):
     version: int | None = Field(default=None, ge=1, le=2**31)
     inputs: dict[str, Any] = Field(default_factory=dict)
     wait: bool = Field(default=False, description="Answer when the run ends (or waits)")
+    queue: bool | str | None = Field(
+        default=None,
+        description="Queue the run for `podium worker` instead of running it here: `true` "
+        "(the workflow's own queue, else `default`) or a queue name",
+    )
 
 
 def _workflow(request: Request, principal: Principal, body: RunRequest) -> tuple[Any, str]:
@@ -126,6 +132,9 @@ async def create_run(
         digest = request_digest(asked)
     orch = state.orchestrator
     inputs = body.inputs
+    if body.queue:
+        queue = body.queue if isinstance(body.queue, str) else None
+        return await submit_queued(state, principal, request, workflow, body, queue, wait_s)
 
     def work(run_id: str, caller: Any) -> Any:
         return orch.arun(workflow, inputs, run_id=run_id, caller=caller)

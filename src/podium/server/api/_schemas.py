@@ -30,6 +30,7 @@ class RunSummary(BaseModel):
     tenant: str | None = None
     outputs: dict[str, Any] | None = None
     driver: str | None = Field(default=None, description="the process that continues it")
+    queue: str | None = Field(default=None, description="the worker queue it was submitted to")
 
 
 class StepView(BaseModel):
@@ -95,6 +96,8 @@ def record_json(record: RunRecord, *, outputs: bool = False) -> dict[str, Any]:
     }
     if outputs:
         data["outputs"] = record.outputs
+    if record.queue is not None:
+        data["queue"] = record.queue
     return data
 
 
