@@ -79,14 +79,29 @@ def chain(steps: int, delay: float) -> dict[str, Any]:
     }
 
 
-def fresh_postgres(url: str) -> None:
-    from sqlalchemy import create_engine
+def fresh_postgres(url: str) -> str:
+    """A URL whose connections use a new, empty schema of this process's own on the
+    server at ``url`` (dropped when the process exits), so that neither an earlier run's
+    tables nor a run at the same time on the same server get in the way."""
+    import atexit
+    import uuid
 
-    from podium.store._tables import metadata
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
-    engine = create_engine(url)
-    metadata.drop_all(engine)
-    engine.dispose()
+    schema = f"chaos_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+    atexit.register(drop)
+    made = make_url(url).update_query_dict({"options": f"-c search_path={schema}"})
+    return made.render_as_string(hide_password=False)
 
 
 def podium_command() -> list[str]:
@@ -121,7 +136,7 @@ def run_chaos(
         url = os.environ.get("PODIUM_TEST_POSTGRES_URL")
         if not url:
             raise SystemExit("set PODIUM_TEST_POSTGRES_URL for --database postgresql")
-        fresh_postgres(url)
+        url = fresh_postgres(url)
     else:
         url = f"sqlite:///{home / 'podium.db'}"
     env = os.environ | {

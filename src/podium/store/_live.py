@@ -1,19 +1,28 @@
 """SQL for live state shared between processes: counters changed by deltas, token buckets.
 
 Each statement is atomic on its own, so concurrent writers never lose each other's
-updates: a counter is upserted as ``value * keep + delta * take`` (``keep=take=1`` adds;
-``keep=1-b, take=b`` blends), and a bucket is refilled and drawn in one ``INSERT ... ON
-CONFLICT DO UPDATE ... RETURNING``. Times are the database's clock, so processes on hosts
+updates: a counter is upserted as ``value + delta`` (or, with a ``blend`` share ``b``,
+``value + b * (delta - value)``), and a bucket is refilled and drawn in one ``INSERT ...
+ON CONFLICT DO UPDATE ... RETURNING``. Times are the database's clock, so processes on hosts
 whose clocks disagree still share one bucket fairly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, TextClause, text
+from sqlalchemy.exc import SQLAlchemyError
 
+from podium.errors import StoreError
 from podium.store._protocol import Delta, Tokens
+from podium.store._tables import counters_table
+
+if TYPE_CHECKING:
+    from podium.store._pg import PgWriter
+    from podium.store._sqlite import SqliteWriter
 
 _CLOCK = {
     "postgresql": "CAST(EXTRACT(EPOCH FROM statement_timestamp()) AS DOUBLE PRECISION)",
@@ -118,3 +127,68 @@ def _then(first: tuple[float, float | None], then: Delta) -> tuple[float, float 
         return then.value + (1.0 - then.blend) * value / then.blend, then.blend
     both = 1.0 - (1.0 - blend) * (1.0 - then.blend)
     return (blend * (1.0 - then.blend) * value + then.blend * then.value) / both, both
+
+
+class SharedState:
+    """The shared counters and token buckets of :class:`SqlStore` (which sets the fields):
+    through the raw ``sqlite3`` driver on SQLite, one statement of arrays on PostgreSQL,
+    SQLAlchemy otherwise."""
+
+    _lock: threading.Lock
+    _conn: Connection
+    _live: LiveSql | None
+    _fast: SqliteWriter | None
+    _pg: PgWriter | None
+    _write: Callable[..., list[Any]]
+
+    def _live_sql(self) -> LiveSql:
+        if self._live is None:
+            raise StoreError("no shared live state on this database")
+        return self._live
+
+    def add_counters(self, changes: Mapping[str, Sequence[Delta]]) -> None:
+        live = self._live_sql()
+        rows = live.rows(changes)
+        if not rows:
+            return
+        if self._fast is not None:
+            self._fast.execute_many(live.upsert_qmark, rows)
+        elif self._pg is not None:
+            self._pg.add_counters(live.upsert_arrays, rows)
+        else:
+            names = ("kind", "key", "name", "value", "blend")
+            self._write((live.upsert, [dict(zip(names, row, strict=True)) for row in rows]))
+
+    def counters(
+        self, kind: str, *, since: float = 0.0
+    ) -> tuple[dict[str, dict[str, float]], float]:
+        live = self._live_sql()
+        with self._lock:
+            try:
+                found = live.read(self._conn, kind, since)
+                self._conn.commit()
+                return found
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database read failed: {_reason(exc)}") from None
+
+    def delete_counters(self, kind: str, keys: Sequence[str]) -> None:
+        if keys:
+            t = counters_table
+            self._write((t.delete().where(t.c.kind == kind, t.c.key.in_(list(keys))), None))
+
+    def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
+        live = self._live_sql()
+        with self._lock:
+            try:
+                tokens = live.take_tokens(self._conn, key, want, per_s, burst)
+                self._conn.commit()
+                return tokens
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database write failed: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig if orig is not None else exc).split()) or type(exc).__name__

@@ -6,19 +6,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    create_engine,
-    event,
-    func,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import Connection, create_engine, event, func, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -28,13 +20,12 @@ from podium.errors import DatabaseFileError, LeaseLostError, StoreError
 from podium.store._audit import AuditNote, digest
 from podium.store._audit_sql import AuditedSql
 from podium.store._json import dumps as _dumps
-from podium.store._live import LiveSql
+from podium.store._live import LiveSql, SharedState
 from podium.store._migrate import upgrade
 from podium.store._pg import PgWriter
 from podium.store._protocol import (
     Claim,
     Decision,
-    Delta,
     Event,
     ModelRecord,
     Quarantined,
@@ -42,7 +33,6 @@ from podium.store._protocol import (
     RunBrief,
     RunFilter,
     RunRecord,
-    Tokens,
 )
 from podium.store._sql_queue import claim_statements, counts_of, queue_counts_statement
 from podium.store._sqlite import SqliteWriter
@@ -52,7 +42,6 @@ from podium.store._tables import (
     SETTLED_STATUSES,
     cache_table,
     contracts_table,
-    counters_table,
     decisions_table,
     documents_table,
     events_table,
@@ -71,7 +60,7 @@ def reason(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-class SqlStore(AuditedSql):
+class SqlStore(AuditedSql, SharedState):
     """Durable store. Each :meth:`append` is one transaction (a group commit of its events).
 
     On SQLite, ``synchronous`` is the commit guarantee: ``NORMAL`` (the default, in WAL
@@ -538,54 +527,6 @@ class SqlStore(AuditedSql):
     def delete_document(self, kind: str, key: str) -> None:
         t = documents_table
         self._write((t.delete().where(t.c.kind == kind, t.c.key == key), None))
-
-    # shared live state -----------------------------------------------------------------------
-    def _live_sql(self) -> LiveSql:
-        if self._live is None:
-            raise StoreError(f"no shared live state on {self._engine.dialect.name}")
-        return self._live
-
-    def add_counters(self, changes: Mapping[str, Sequence[Delta]]) -> None:
-        live = self._live_sql()
-        rows = live.rows(changes)
-        if not rows:
-            return
-        if self._fast is not None:
-            self._fast.execute_many(live.upsert_qmark, rows)
-        elif self._pg is not None:
-            self._pg.add_counters(live.upsert_arrays, rows)
-        else:
-            names = ("kind", "key", "name", "value", "blend")
-            self._write((live.upsert, [dict(zip(names, row, strict=True)) for row in rows]))
-
-    def counters(
-        self, kind: str, *, since: float = 0.0
-    ) -> tuple[dict[str, dict[str, float]], float]:
-        live = self._live_sql()
-        with self._lock:
-            try:
-                found = live.read(self._conn, kind, since)
-                self._conn.commit()
-                return found
-            except SQLAlchemyError as exc:
-                self._conn.rollback()
-                raise StoreError(f"database read failed: {reason(exc)}") from None
-
-    def delete_counters(self, kind: str, keys: Sequence[str]) -> None:
-        if keys:
-            t = counters_table
-            self._write((t.delete().where(t.c.kind == kind, t.c.key.in_(list(keys))), None))
-
-    def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
-        live = self._live_sql()
-        with self._lock:
-            try:
-                tokens = live.take_tokens(self._conn, key, want, per_s, burst)
-                self._conn.commit()
-                return tokens
-            except SQLAlchemyError as exc:
-                self._conn.rollback()
-                raise StoreError(f"database write failed: {reason(exc)}") from None
 
     # cache -----------------------------------------------------------------------------------
     def cache_get(self, key: str) -> JSONObject | None:

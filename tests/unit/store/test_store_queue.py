@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from test_store_conformance import POSTGRES_URL, _postgres
 
+from pgtest import fresh_schema
 from podium.errors import LeaseLostError
 from podium.store import Event, MemoryStore, QueueSpec, RunRecord, SqlStore, Store
 
@@ -23,6 +24,7 @@ DEFAULT = QueueSpec(("default",), lease_s=10.0)
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
     """Opens another handle on the same store (the same object for memory)."""
     opened: list[Store] = []
+    schemas = ExitStack()
     if request.param == "memory":
         shared = MemoryStore()
 
@@ -35,21 +37,17 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[
             opened.append(store)
             return store
     else:
-        first = _postgres()  # drops what an earlier test left
-        opened.append(first)
-        assert POSTGRES_URL
+        url = schemas.enter_context(fresh_schema("queue"))  # a schema of this test's own
 
         def make() -> Store:
-            if len(opened) == 1 and not getattr(make, "used", False):
-                make.used = True  # type: ignore[attr-defined]
-                return first
-            store = SqlStore(POSTGRES_URL)
+            store = SqlStore(url)
             opened.append(store)
             return store
 
     yield make
     for store in opened:
         store.close()
+    schemas.close()
 
 
 def queued(
