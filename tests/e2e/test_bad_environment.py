@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import Cli
+from cli_support import Cli
 
 GOOD = """
 name: g

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Cli
+from cli_support import FIXTURES, Cli
 
 RACE = FIXTURES / "budget_race.py"
 

@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 CHAIN = """
 name: durable

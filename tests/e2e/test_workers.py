@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 CHAIN = """
 name: chain

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from api_support import API, gated_flow, is_problem, shout_flow, until_status
-from conftest import Served
+from server_support import Served
 
 from podium.governance import KeyRing
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api_support import API, is_problem, shout_flow
-from conftest import Served
+from server_support import Served
 
 from podium.governance._audit import verify
 

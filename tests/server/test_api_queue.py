@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from api_support import API, shout_flow
-from conftest import Served
+from server_support import Served
 
 from podium.store import QueueSpec
 from podium.worker import Worker, WorkerConfig
