@@ -33,6 +33,7 @@ def test_ruff_format() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a cold cache checks every module of src/
 def test_mypy_strict() -> None:
     done = _run("mypy", "src")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,4 +1,5 @@
-"""Where Podium keeps its state: ``$PODIUM_HOME`` and ``$PODIUM_DATABASE_URL``."""
+"""Where Podium keeps its state (``$PODIUM_HOME``, ``$PODIUM_DATABASE_URL``) and where model
+calls run (``$PODIUM_EXECUTOR``, ``$PODIUM_RAY_MODE``, ``$PODIUM_RAY_ADDRESS``)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podium._limits import Limits
+from podium._placement import LOCAL, Placement, placement_from_env
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved locations of Podium's state."""
+    """Resolved locations of Podium's state, and where model calls run by default
+    (``placement``; ``ray_address``: the Ray cluster to join, ``None`` for a local one)."""
 
     home: Path
     database_url: str
     limits: Limits = field(default_factory=Limits)
     sqlite_synchronous: str = "NORMAL"
     write_retry_s: float = 5.0
+    placement: Placement = LOCAL
+    ray_address: str | None = None
+    #: ``$PODIUM_AUDIT``: keep the hash-chained audit log (``off``/``0``/``false``: don't).
+    audit: bool = True
+    #: ``$PODIUM_POLICY``: the policy file applied to every model call, if any.
+    policy: Path | None = None
+    #: ``$PODIUM_POLICY_DRY_RUN``: record what the policy would refuse, refuse nothing.
+    policy_dry_run: bool = False
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, database_url: str | None = None) -> Settings:
@@ -32,6 +43,11 @@ class Settings:
             limits=Limits.from_env(),
             sqlite_synchronous=os.environ.get("PODIUM_SQLITE_SYNCHRONOUS") or "NORMAL",
             write_retry_s=_seconds("PODIUM_WRITE_RETRY_S", 5.0),
+            placement=placement_from_env(),
+            ray_address=os.environ.get("PODIUM_RAY_ADDRESS") or None,
+            audit=_flag("PODIUM_AUDIT", True),
+            policy=Path(os.environ["PODIUM_POLICY"]) if os.environ.get("PODIUM_POLICY") else None,
+            policy_dry_run=_flag("PODIUM_POLICY_DRY_RUN", False),
         )
 
 
@@ -48,3 +64,16 @@ def _seconds(variable: str, default: float) -> float:
 
         raise UserError(f"must be a number of seconds, not {raw!r}", field=variable)
     return value
+
+
+def _flag(variable: str, default: bool) -> bool:
+    raw = (os.environ.get(variable) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    from podium.errors import UserError
+
+    raise UserError(f"must be on or off, not {raw!r}", field=variable)

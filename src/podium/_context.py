@@ -65,11 +65,16 @@ NOBODY = Caller()
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """The run a model call serves: its id, workflow and caller (frozen)."""
+    """The run a model call serves: its id, workflow and caller (frozen).
+
+    ``definition`` is the workflow being run (the engine's ``Workflow``), for rules that
+    read what it declares (the data class of each input); ``None`` outside a workflow.
+    """
 
     run_id: str
     workflow: str
     caller: Caller = NOBODY
+    definition: Any = None
 
     @property
     def principal(self) -> str | None:
@@ -89,3 +94,27 @@ CURRENT_RUN: ContextVar[RunContext | None] = ContextVar("podium_current_run", de
 def current_run() -> RunContext | None:
     """The run the current task is driving, if any (see :data:`CURRENT_RUN`)."""
     return CURRENT_RUN.get()
+
+
+#: Who acts outside a run (registering a model, creating a key, activating a policy): the
+#: server sets it per request to the key's principal; elsewhere it is this process's user.
+ACTOR: ContextVar[Caller | None] = ContextVar("podium_actor", default=None)
+_LOCAL: list[Caller] = []
+
+
+def local_caller() -> Caller:
+    """This process acting for the user running it: principal ``local:<user>``."""
+    if not _LOCAL:
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no user name in the environment or passwd
+            user = "unknown"
+        _LOCAL.append(Caller(principal=f"local:{user}"))
+    return _LOCAL[0]
+
+
+def current_actor() -> Caller:
+    """Who the current action is for: :data:`ACTOR` if set, else :func:`local_caller`."""
+    return ACTOR.get() or local_caller()

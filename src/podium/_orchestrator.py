@@ -29,13 +29,15 @@ from podium.engine import (
 )
 from podium.engine._cache import WorkflowCache, checked_object, mark_checked
 from podium.engine._calls import ModelCaller
-from podium.engine._control import Repair, live_owner
+from podium.engine._control import Repair, live_owner, requeue_run
 from podium.engine._journal import Observer, WritePolicy
+from podium.engine._queue import QueueBindings, queue_for
 from podium.registry import ModelSpec, Registry
 from podium.routing import AdaptiveRouter, Router
 from podium.store import MemoryStore, RunFilter, RunRecord, Store, open_store
 
 if TYPE_CHECKING:
+    from podium.governance import Policy
     from podium.planner import Plan, Planner, PlanOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +49,9 @@ class Orchestrator:
 
     ``home`` defaults to ``$PODIUM_HOME`` (else ``./.podium``), the database to
     ``$PODIUM_DATABASE_URL`` (else SQLite in the home folder). ``durable=False`` keeps
-    everything in memory (no event log on disk).
+    everything in memory (no event log on disk). ``policy`` (a file, a loaded
+    :class:`~podium.governance.Policy`, else ``$PODIUM_POLICY``) is applied before every
+    model call; ``audit=False`` (or ``PODIUM_AUDIT=off``) keeps no audit log.
     """
 
     def __init__(
@@ -63,23 +67,37 @@ class Orchestrator:
         store: Store | None = None,
         write_policy: WritePolicy | None = None,
         limits: Limits | None = None,
+        policy: str | Path | Policy | None = None,
+        audit: bool | None = None,
     ) -> None:
         self.settings = Settings.from_env(home, database_url)
+        if audit is not None:
+            self.settings = dataclasses.replace(self.settings, audit=audit)
         if limits is not None:
             self.settings = dataclasses.replace(self.settings, limits=limits)
         self._owns_store = store is None
         if store is None:
             store = (
-                open_store(self.settings.database_url, synchronous=self.settings.sqlite_synchronous)
+                open_store(
+                    self.settings.database_url,
+                    synchronous=self.settings.sqlite_synchronous,
+                    audit=self.settings.audit,
+                )
                 if durable
-                else MemoryStore()
+                else MemoryStore(audit=self.settings.audit)
             )
         self.store: Store = store
         self.registry = Registry(self.store)
         if discover:
             self.registry.discover()
         self.router = router(self.registry)
-        self.adapters = AdapterPool(AdapterEnv(self.settings.home, self.registry.implementation))
+        self.adapters = AdapterPool(
+            AdapterEnv(
+                self.settings.home,
+                self.registry.implementation,
+                ray_address=self.settings.ray_address,
+            )
+        )
         self.caller = ModelCaller(self.adapters, self.router, self.store, interceptors)
         self.runner = Runner(
             self.store,
@@ -89,10 +107,33 @@ class Orchestrator:
             observers,
             limits=self.settings.limits,
             write_policy=write_policy or WritePolicy(budget_s=self.settings.write_retry_s),
+            placement=self.settings.placement,
         )
         self._workflows = WorkflowCache()
         self._loops = LoopRunners()
         self._finalizer = weakref.finalize(self, self._loops.close)
+        self.policy: Policy | None = None
+        chosen = policy if policy is not None else self.settings.policy
+        if chosen is not None:
+            self.use_policy(chosen)
+
+    def use_policy(self, policy: str | Path | Policy) -> Policy:
+        """Apply ``policy`` (a file or a loaded one) before every model call from now on,
+        in place of the one applied so far; the change is recorded in the audit log."""
+        from podium.governance import PolicyGate, load_policy, record_activation
+
+        loaded = policy if not isinstance(policy, str | Path) else load_policy(policy)
+        if self.settings.policy_dry_run and not loaded.dry_run:
+            loaded = dataclasses.replace(loaded, dry_run=True)
+        record_activation(self.store, loaded)
+        gate = self.__dict__.get("_policy_gate")
+        if gate is None:
+            self._policy_gate = PolicyGate(loaded, self.store)
+            self.add_interceptor(self._policy_gate, outermost=True)
+        else:
+            gate.policy = loaded
+        self.policy = loaded
+        return loaded
 
     def add_interceptor(self, interceptor: Interceptor, *, outermost: bool = False) -> None:
         """Wrap every model call made from now on in ``interceptor`` (after construction:
@@ -218,6 +259,47 @@ class Orchestrator:
         """Synchronous :meth:`arun`."""
         return self._sync(self.arun(workflow, inputs, run_id=run_id, caller=caller))
 
+    def submit(
+        self,
+        workflow: str | Path | Workflow | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        run_id: str | None = None,
+        caller: Caller | None = None,
+    ) -> str:
+        """Queue a run for a worker (``podium worker``) and return its id at once.
+
+        The workflow and inputs are checked now; the run is stored ``pending`` in ``queue``
+        (default: the workflow's ``queue:``, its steps' queues, or a queue bound to a tag or
+        capability its models have; else ``default``). Follow it with :meth:`get_run`.
+        """
+        loaded = self.load(workflow)
+        chosen = queue or self.queue_of(loaded, caller)
+        record = self.runner.submit(
+            loaded, dict(inputs or {}), queue=chosen, run_id=run_id, caller=caller
+        )
+        return record.run_id
+
+    async def asubmit(
+        self,
+        workflow: str | Path | Workflow | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        run_id: str | None = None,
+        caller: Caller | None = None,
+    ) -> str:
+        """Asynchronous :meth:`submit` (a few reads and one write)."""
+        return self.submit(workflow, inputs, queue=queue, run_id=run_id, caller=caller)
+
+    def queue_of(self, workflow: Workflow, caller: Caller | None = None) -> str:
+        """The queue a submitted run of ``workflow`` goes to (see :func:`queue_for`)."""
+        bindings = QueueBindings.load(self.store)
+        return queue_for(
+            workflow, self.registry, bindings, tenant=caller.tenant if caller else None
+        )
+
     async def aresume(
         self, run_id: str, *, force: bool = False, by: Caller | None = None
     ) -> RunResult:
@@ -267,6 +349,12 @@ class Orchestrator:
 
         record = self.store.run(run_id)
         holder = live_owner(record, run_id) if record is not None else None
+        if holder is None and record is not None and record.queue is not None:
+            # a submitted run goes back to its queue: a worker of that queue continues it
+            queue = requeue_run(self.store, run_id)
+            found = self.get_run(run_id)
+            found.driver = f"a worker of queue '{queue}'"
+            return found
         if holder is None:
             try:
                 return await self.runner.resume(run_id)
@@ -287,13 +375,14 @@ class Orchestrator:
         """Asynchronous :meth:`repair` (one short write)."""
         return self.repair(run_id)
 
-    def cancel(self, run_id: str) -> RunRecord:
-        """Cancel a run; a process still running it stops within a fraction of a second."""
-        return cancel_run(self.store, run_id)
+    def cancel(self, run_id: str, *, by: str | None = None) -> RunRecord:
+        """Cancel a run (``by``: who asks, for the audit log); a process still running it
+        stops within a fraction of a second."""
+        return cancel_run(self.store, run_id, by=by)
 
-    async def acancel(self, run_id: str) -> RunRecord:
+    async def acancel(self, run_id: str, *, by: str | None = None) -> RunRecord:
         """Asynchronous :meth:`cancel` (one claim and one write; the driver stops itself)."""
-        return self.cancel(run_id)
+        return self.cancel(run_id, by=by)
 
     def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
         """Stored runs, newest first (``where`` filters by status, workflow, tenant, time)."""
@@ -320,6 +409,8 @@ class Orchestrator:
         connection if this object opened it."""
         self._loops.run_here(self.adapters.env.close_http)
         self._finalizer()
+        self.adapters.close_executors()
+        self.router.close()  # its last statistics go to the store before the store closes
         self.adapters.env.threads.shutdown(wait=False, cancel_futures=True)
         if self._owns_store:
             self.store.close()

@@ -12,11 +12,14 @@
      |    +-- RunNotFoundError     no run has that id
      |    +-- InvalidStateError    the run or step is not in a state that allows the action
      |    +-- DatabaseFileError    the database file or setting cannot be used (empty, not SQLite)
+     |    +-- PolicyError          a policy file is malformed
      +-- ExecutionError            a run failed (the CLI exits with 1)
      |    +-- ModelCallError       a model raised, returned bad output or could not be reached
+     |    |    +-- WorkerLostError  the process running the call died (a Ray actor or worker)
      |    +-- StepTimeoutError     a step took longer than its ``timeout_s``
      |    +-- NoCandidateError     no registered model satisfies a step's route constraints
      |    +-- RefusedError         a rule (policy, budget, guard) refused a model call
+     |         +-- ApprovalRequired  a rule lets the call go only once someone approves it
      +-- StoreError                the database could not be read or written
           +-- LeaseLostError       another process claimed the run this one was driving
 """
@@ -24,6 +27,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalRequired",
     "DatabaseFileError",
     "ExecutionError",
     "ExpressionError",
@@ -34,12 +38,14 @@ __all__ = [
     "ModelNotFoundError",
     "NoCandidateError",
     "PodiumError",
+    "PolicyError",
     "RefusedError",
     "RunNotFoundError",
     "SchemaError",
     "StepTimeoutError",
     "StoreError",
     "UserError",
+    "WorkerLostError",
     "WorkflowError",
 ]
 
@@ -122,6 +128,10 @@ class DatabaseFileError(UserError):
     setting. Nothing was written to it."""
 
 
+class PolicyError(UserError):
+    """A policy file is malformed: an unknown rule, a bad expression, a missing limit."""
+
+
 class ExecutionError(PodiumError):
     """A run failed while executing."""
 
@@ -136,6 +146,12 @@ class ModelCallError(ExecutionError):
         self.model = model
         self.retryable = retryable
         super().__init__(f"{model}: {message}" if model else message)
+
+
+class WorkerLostError(ModelCallError):
+    """The process running the call died mid-call (a Ray actor, worker or node), so the
+    call's fate says nothing about the model: it is tried again once even when the step's
+    retry policy is spent (a model that kills its process every time still fails)."""
 
 
 class StepTimeoutError(ExecutionError):
@@ -157,6 +173,28 @@ class RefusedError(ExecutionError):
         self.rule = rule
         self.reason = reason
         super().__init__(f"refused by rule '{rule}': {reason}")
+
+
+class ApprovalRequired(RefusedError):
+    """A rule lets a model call go on only once someone approves it.
+
+    The step then waits durably like an approval step (``podium approve RUN STEP``); once
+    approved, the call is made again and the rule finds the decision. Raised by interceptors.
+    """
+
+    def __init__(
+        self,
+        rule: str,
+        reason: str,
+        *,
+        prompt: str,
+        approvers: tuple[str, ...] = (),
+        timeout_s: float | None = None,
+    ) -> None:
+        self.prompt = prompt
+        self.approvers = approvers
+        self.timeout_s = timeout_s
+        super().__init__(rule, reason)
 
 
 class StoreError(PodiumError):

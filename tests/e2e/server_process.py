@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from conftest import Cli
+from cli_support import Cli
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import Cli
+from cli_support import Cli
 
 GOOD = """
 name: g
@@ -59,6 +59,15 @@ def test_a_bad_setting_names_its_variable(cli: Cli) -> None:
     del cli.env["PODIUM_LIMIT_MAP_ITEMS"]
     cli.env["PODIUM_WRITE_RETRY_S"] = "soon"
     _one_line(cli("runs", "list"), "PODIUM_WRITE_RETRY_S")
+    del cli.env["PODIUM_WRITE_RETRY_S"]
+    cli.env["PODIUM_EXECUTOR"] = "spark"
+    _one_line(cli("runs", "list"), "PODIUM_EXECUTOR", "unknown executor 'spark'")
+
+
+def test_a_bad_executor_in_a_workflow_is_one_line_and_starts_nothing(cli: Cli) -> None:
+    cli.write("bad.yaml", GOOD.replace("steps:", "executor: {kind: ray, mode: threads}\nsteps:"))
+    _one_line(cli("run", "bad.yaml", "-i", "message=hi"), "bad.yaml:4", "executor.mode")
+    assert cli.json("runs", "list") == []
 
 
 def test_an_input_file_that_is_a_folder_is_one_line(cli: Cli) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 GOOD = """
 name: g

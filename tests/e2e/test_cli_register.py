@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 HEAD = "name: broken\nversion: 1.0.0\ncapabilities: [t.x]\n"
 

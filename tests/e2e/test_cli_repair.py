@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import Cli
+from cli_support import Cli
 
 FLOW = """
 name: two

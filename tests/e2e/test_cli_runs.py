@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import Cli
+from cli_support import Cli
 
 FLOW = """
 name: triage

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 SECONDS = 5.0  # the command starts, refuses and exits well within this
 

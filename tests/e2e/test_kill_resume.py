@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 CHAIN = """
 name: durable
@@ -35,6 +35,16 @@ def _wait_for(cli: Cli, count: int, timeout: float = 30) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [2, 5])
 def test_sigkill_then_resume_runs_every_step_exactly_once(cli: Cli, kill_after: int) -> None:
+    kill_and_resume(cli, kill_after)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_on_postgresql(pg_cli: Cli) -> None:
+    """The same with the store on a PostgreSQL server: the engine is proven there too."""
+    kill_and_resume(pg_cli, 5)
+
+
+def kill_and_resume(cli: Cli, kill_after: int) -> None:
     cli.write("durable.yaml", CHAIN)
     proc = cli.popen("run", "durable.yaml", "--json")
     _wait_for(cli, kill_after)

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import Cli
+from cli_support import Cli
 
 TRIALS = 20
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Cli
+from cli_support import FIXTURES, Cli
 
 ITEMS = 1500
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import Cli
+from cli_support import Cli
 from server_process import ServerProcess
 
 SLOW = """

@@ -21,8 +21,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("demo-home")
-    demo_models(path)  # train once for the module
+    # one trained home for the session, shared read-only by the modules that need one
+    path = tmp_path_factory.getbasetemp() / "shared-demo-home"
+    demo_models(path)  # trains on first use (a file lock keeps it to once)
     return path
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def planner(tmp_path_factory: pytest.TempPathFactory) -> Planner:
     store = MemoryStore()
     registry = Registry(store)
-    for spec in demo_models(tmp_path_factory.mktemp("home")):
+    for spec in demo_models(tmp_path_factory.getbasetemp() / "shared-demo-home"):
         registry.register(spec)
     return Planner(registry, store)
 

@@ -39,7 +39,7 @@ class Risk:
 
 @pytest.fixture(scope="session")
 def risk(tmp_path_factory: pytest.TempPathFactory) -> Risk:
-    home = tmp_path_factory.mktemp("home")
+    home = tmp_path_factory.getbasetemp() / "shared-demo-home"  # trained once per session
     specs = [s for s in demo_models(home) if CAPABILITY in s.capabilities]
     cases = held_out(home, "risk")
     random.Random(0).shuffle(cases)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import openai
-from conftest import Served
 from gateway_upstream import TestUpstream
+from server_support import Served
 
 
 def manifest(

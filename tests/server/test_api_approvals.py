@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from api_support import API, gated_flow, is_problem, until_status
-from conftest import Served
+from server_support import Served
 
 
 def _waiting(served: Served, who: str = "operator", **flow: object) -> str:

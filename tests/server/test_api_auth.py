@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from api_support import API, is_problem, shout_flow
-from conftest import Served, add_test_models, start_server
+from server_support import Served, add_test_models, start_server
 
 from podium import Orchestrator
 from podium.governance import KeyRing

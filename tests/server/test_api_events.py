@@ -8,7 +8,7 @@ import time
 
 import httpx
 from api_support import API, gated_flow, is_problem, shout_flow, slow_flow, sse_events
-from conftest import Served
+from server_support import Served
 
 
 def _run(client: httpx.Client, flow: dict[str, object], wait: bool = True) -> str:

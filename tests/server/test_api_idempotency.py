@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from api_support import API, is_problem, shout_flow, slow_flow, until_status
-from conftest import Served
+from server_support import Served
 
 from podium.store import RunFilter
 

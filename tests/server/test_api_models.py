@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import yaml
 from api_support import API, is_problem
-from conftest import Served
+from server_support import Served
 
 MANIFEST = """\
 name: echo-{n}

@@ -6,7 +6,7 @@ import time
 
 import httpx
 from api_support import API, is_problem, shout_flow
-from conftest import Served
+from server_support import Served
 
 
 def _types(served: Served) -> None:

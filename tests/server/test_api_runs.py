@@ -7,7 +7,7 @@ import json
 import time
 
 from api_support import API, gated_flow, is_problem, shout_flow, slow_flow, until_status
-from conftest import Served
+from server_support import Served
 
 from podium.store import RunFilter
 

@@ -10,7 +10,6 @@ import pytest
 import requests
 import schemathesis
 from api_support import API, shout_flow
-from conftest import Served
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -20,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from server_support import Served
 
 CHECKS = [
     not_a_server_error,

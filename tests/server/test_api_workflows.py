@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import yaml
 from api_support import API, is_problem, shout_flow
-from conftest import Served
+from server_support import Served
 
 BROKEN_YAML = """\
 name: broken

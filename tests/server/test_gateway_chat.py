@@ -10,9 +10,9 @@ import httpx
 import openai
 import orjson
 import pytest
-from conftest import Served
 from gateway_support import ask, async_client, client, manifest
 from gateway_upstream import Behaviour, TestUpstream
+from server_support import Served
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from conftest import Served
 from gateway_support import ask, async_client, client, manifest
 from gateway_upstream import TestUpstream, vector
+from server_support import Served
 
 
 @pytest.fixture

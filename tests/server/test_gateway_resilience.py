@@ -9,9 +9,9 @@ import time
 
 import openai
 import pytest
-from conftest import Served
 from gateway_support import ask, client, manifest
 from gateway_upstream import Behaviour, TestUpstream
+from server_support import Served
 
 
 def dead_url() -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import openai
 import pytest
-from conftest import Served
 from gateway_support import ask, client
+from server_support import Served
 
 SHOUTER = {
     "name": "shouter",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Served
+from server_support import Served
 
 
 def test_health_and_readiness(served: Served) -> None:

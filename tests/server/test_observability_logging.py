@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Served
+from server_support import Served
 
 from podium._context import Caller
 from podium.errors import UserError

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Served, add_test_models, start_server
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.parser import text_string_to_metric_families
+from server_support import Served, add_test_models, start_server
 
 from podium import Orchestrator
 from podium.server import ServerConfig, create_app

@@ -14,13 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Served, add_test_models, start_server
 from fastapi import Request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from server_support import Served, add_test_models, start_server
 
 from podium import Orchestrator
 from podium._context import Caller

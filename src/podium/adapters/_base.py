@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from podium._context import RunContext
+from podium._placement import Placement
 from podium._types import JSONObject
 from podium.registry import ModelSpec
 
@@ -24,8 +25,9 @@ class CallContext:
     ``instance`` is the index into the model's instances picked by the router (``None``:
     the adapter chooses). ``idempotency_key`` is stable across retries and resumes of the
     same step, so a model with side effects can recognise a repeat. ``run`` is the run the
-    call serves (its caller: principal, tenant, headers, trace ids). Read-only by
-    convention (not frozen: one is made per call, and frozen ones cost more to make).
+    call serves (its caller: principal, tenant, headers, trace ids). ``placement`` says
+    where the call runs (``None``: in this process). Read-only by convention (not frozen:
+    one is made per call, and frozen ones cost more to make).
     """
 
     run_id: str | None = None
@@ -34,6 +36,7 @@ class CallContext:
     instance: int | None = None
     timeout_s: float | None = None
     run: RunContext | None = None
+    placement: Placement | None = None
 
     @property
     def idempotency_key(self) -> str | None:
@@ -47,6 +50,8 @@ class AdapterEnv:
 
     home: Path
     implementations: Callable[[ModelSpec], Callable[..., Any] | None]
+    #: The Ray cluster to join (``ray.init(address=...)``); ``None``: a local Ray instance.
+    ray_address: str | None = None
     threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(
             max_workers=32, thread_name_prefix="podium-model"

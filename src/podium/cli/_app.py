@@ -127,13 +127,17 @@ def models_show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")], as_json: JsonOpt = False
 ) -> None:
     """Show one model version (the newest matching one)."""
+    from podium.engine._control import LEASE_S
+    from podium.worker import use_of
+
     name, _, spec = ref.partition("@")
     with orchestrator() as orch:
         model = orch.registry.get(name, spec or None)
+        use = use_of(orch.store, model, None, LEASE_S)
         if as_json:
-            emit_json(model_json(model))
+            emit_json(model_json(model) | {"use": use})
         else:
-            out.print(model_detail(model))
+            out.print(model_detail(model, use))
 
 
 @models_app.command("register")
@@ -273,11 +277,15 @@ def run(
     ] = None,
     input_file: Annotated[Path | None, typer.Option(help="A JSON object of inputs.")] = None,
     as_json: JsonOpt = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Queue it for a worker.")] = False,
+    queue: Annotated[str | None, typer.Option(help="The queue (with --detach).")] = None,
 ) -> None:
-    """Run a workflow file."""
+    """Run a workflow file (or, with --detach, queue it for `podium worker` and print its id)."""
     with orchestrator() as orch:
         loaded = orch.load(workflow)
         values = parse_inputs(inputs or [], input_file, dict(loaded.inputs))
+        if detach or queue:
+            return submit_detached(orch, loaded, values, queue, as_json)
         execute(orch, f"running {loaded.name}", as_json, lambda: orch.run(loaded, values))
 
 
@@ -298,8 +306,16 @@ def runs_list(
 
 @runs_app.command("show")
 @handles_errors
-def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
-    """Show a run's steps, models, outputs and routing reasons."""
+def runs_show(
+    run_id: str,
+    as_json: JsonOpt = False,
+    lineage: Annotated[bool, typer.Option("--lineage", help="Draw the lineage tree.")] = False,
+) -> None:
+    """Show a run's steps, models, outputs and routing reasons (or its lineage)."""
+    if lineage:
+        from podium.cli._governance import lineage_view
+
+        return lineage_view(run_id, as_json)
     with orchestrator() as orch:
         result = orch.get_run(run_id)
         for anomaly in result.anomalies:
@@ -377,10 +393,14 @@ def approve(
     step: str,
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
     comment: Annotated[str | None, typer.Option(help="Why.")] = None,
-    by: Annotated[str, typer.Option(help="Who decides.")] = "cli",
+    by: Annotated[str | None, typer.Option(help="Who decides (default: local:<user>).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve (or reject) a waiting step, then continue the run."""
+    if by is None:
+        from podium._context import local_caller
+
+        by = str(local_caller().principal)
     with orchestrator() as orch:
         execute(
             orch,
@@ -401,5 +421,8 @@ def demo(as_json: JsonOpt = False) -> None:
 
 
 from podium.cli._plan import plan  # noqa: E402 - registered last: it uses the helpers above
+from podium.cli._worker import register, submit_detached  # noqa: E402 - same
 
 app.command("plan")(plan)
+register(app, runs_app)
+from podium.cli import _governance  # noqa: E402, F401 - adds audit, policy and usage

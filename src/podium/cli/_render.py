@@ -90,7 +90,7 @@ def models_table(specs: list[ModelSpec]) -> ModelsTable:
     return ModelsTable(specs)
 
 
-def model_detail(spec: ModelSpec) -> Table:
+def model_detail(spec: ModelSpec, use: dict[str, Any] | None = None) -> Table:
     table = Table(show_header=False, title=spec.key, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -114,6 +114,15 @@ def model_detail(spec: ModelSpec) -> Table:
         ("status", spec.status),
         ("source", spec.source or "-"),
     ]
+    if spec.resources is not None:
+        rows.append(("resources", spec.resources.model_dump_json(exclude_none=True)))
+    if use is not None:
+        limit = use.get("limit")
+        workers = len(use.get("by_worker") or {})
+        shown = f"{use['in_flight']} / {limit} per process" if limit else f"{use['in_flight']}"
+        rows.append(
+            ("in flight", f"{shown} ({use['waiting']} waiting; {workers} live worker(s) reporting)")
+        )
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -45,9 +45,25 @@ def serve(
         bool, typer.Option("--public-read", help="Let requests without a key read.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    policy: Annotated[
+        str | None, typer.Option(help="A policy file applied to every model call.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Record what the policy would refuse; refuse nothing.")
+    ] = False,
 ) -> None:
     """Serve the REST API, the OpenAI-compatible gateway and /metrics over this home."""
+    import os
+
     import uvicorn
+
+    if policy is not None:
+        from podium.governance import load_policy
+
+        load_policy(policy)  # a bad file stops here with its file, line and field
+        os.environ["PODIUM_POLICY"] = policy
+    if dry_run:
+        os.environ["PODIUM_POLICY_DRY_RUN"] = "on"
 
     from podium.server import ServerConfig, create_app
     from podium.server.observability import configure_logging

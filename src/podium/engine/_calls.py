@@ -23,13 +23,16 @@ from typing import Any, NamedTuple, Protocol
 from podium._context import RunContext
 from podium._types import JSONObject
 from podium.adapters import AdapterPool, CallContext
+from podium.engine._admission import Admission, admitted_call, runs_here
 from podium.engine._ir import RetryPolicy
 from podium.errors import (
+    ApprovalRequired,
     ExecutionError,
     ModelCallError,
     RefusedError,
     SchemaError,
     StepTimeoutError,
+    WorkerLostError,
 )
 from podium.registry import ModelSpec
 from podium.routing import CallOutcome, Lease, RouteDecision, Router
@@ -75,6 +78,9 @@ class ModelCall:
 
 
 Proceed = Callable[[ModelCall], Awaitable[JSONObject]]
+#: Told of each failed attempt: the model, the attempt number, the error, and the rule
+#: when a rule refused the call.
+FailureHook = Callable[[ModelSpec, int, str, str | None], object]
 
 
 class Interceptor(Protocol):
@@ -144,8 +150,11 @@ class ModelCaller:
         store: Store,
         interceptors: Sequence[Interceptor] = (),
         rng: random.Random | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.adapters = adapters
+        #: Limits and resources of the models that declare them, fair between runs.
+        self.admission = admission or Admission()
         self.router = router
         self.store = store
         self.rng = rng or random.Random()  # noqa: S311 - only for retry jitter
@@ -211,10 +220,12 @@ class ModelCaller:
         hedge_after_s: float | None = None,
         tried: set[int] | None = None,
         decision: RouteDecision | None = None,
+        admitted: bool = False,
     ) -> CallResult:
         """One attempt: a cache hit, or a timed call on an instance the router grants.
 
-        ``tried`` collects the instances used, so the next attempt can avoid them.
+        ``tried`` collects the instances used, so the next attempt can avoid them. A model
+        that declares ``resources`` is first admitted (``admitted``: it has been).
         """
         key = cache_key(spec, inputs) if cache else None
         if key is not None:
@@ -224,6 +235,11 @@ class ModelCaller:
                     call = ModelCall(spec, inputs, context, capability, decision, hit)
                     hit = await self._proceed(call)
                 return CallResult(hit, spec, 0.0, True, 0.0, context.attempt)
+        if spec.resources is not None and not admitted and runs_here(self.adapters, spec, context):
+            # limits or resources: wait a turn (fair between runs)
+            return await admitted_call(
+                self, spec, inputs, context, key, capability, tried, decision
+            )
         started = time.perf_counter()
         timeout = context.timeout_s
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
@@ -237,7 +253,13 @@ class ModelCaller:
             used.add(instance)
             if spec.instances != 1:  # the adapter of a single instance needs no index
                 ctx = CallContext(
-                    context.run_id, context.step, context.attempt, instance, timeout, context.run
+                    context.run_id,
+                    context.step,
+                    context.attempt,
+                    instance,
+                    timeout,
+                    context.run,
+                    context.placement,
                 )
         hedged = False
         if hedge_after_s is None:
@@ -358,7 +380,13 @@ class ModelCaller:
                     if lease.instance is not None:
                         tried.add(lease.instance)
                     again = CallContext(
-                        ctx.run_id, ctx.step, ctx.attempt, lease.instance, ctx.timeout_s, ctx.run
+                        ctx.run_id,
+                        ctx.step,
+                        ctx.attempt,
+                        lease.instance,
+                        ctx.timeout_s,
+                        ctx.run,
+                        ctx.placement,
                     )
                     second = asyncio.create_task(
                         self._one(
@@ -393,26 +421,44 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
         hedge_after_s: float | None = None,
         decision: RouteDecision | None = None,
+        alternatives: Sequence[ModelSpec] = (),
     ) -> CallResult:
         """Try each model in order (primary, then fallbacks), each up to ``retry.attempts``;
         each retry goes to an instance not yet tried while there is one. A refusal is never
-        retried: the step moves to its next model, and fails naming the rule if none is left.
+        retried: the step moves to the ``alternatives`` not yet tried (the router's runner-ups)
+        and then to its next model, and fails naming the rule if none is left.
+        A call whose worker died (:class:`WorkerLostError`) earns the model one attempt
+        beyond the policy, once.
         """
         errors: list[str] = []
         attempt_no = base.attempt - 1
-        last = len(models) - 1
-        for position, spec in enumerate(models):
+        order = list(models)
+        spare = list(alternatives)
+        position = -1
+        while position + 1 < len(order):
+            position += 1
+            spec = order[position]
+            last = len(order) - 1
             tried: set[int] = set()
-            for attempt in range(1, retry.attempts + 1):
+            allowed = retry.attempts
+            attempt = 0
+            while attempt < allowed:
+                attempt += 1
                 attempt_no += 1
                 context = (
                     base
                     if attempt_no == base.attempt and base.instance is None
                     else CallContext(
-                        base.run_id, base.step, attempt_no, None, base.timeout_s, base.run
+                        base.run_id,
+                        base.step,
+                        attempt_no,
+                        None,
+                        base.timeout_s,
+                        base.run,
+                        base.placement,
                     )
                 )
                 try:
@@ -426,20 +472,30 @@ class ModelCaller:
                         tried=tried,
                         decision=decision,
                     )
+                except ApprovalRequired:
+                    raise  # the step waits for a decision; no other model is asked meanwhile
                 except RefusedError as exc:
                     errors.append(str(exc))
-                    on_failure(spec, attempt_no, str(exc))
+                    on_failure(spec, attempt_no, str(exc), exc.rule)
+                    if spare:  # another candidate may be allowed: ask it next
+                        known = {m.key for m in order}
+                        order[position + 1 : position + 1] = [
+                            m for m in spare if m.key not in known
+                        ]
+                        spare = []
                     break
                 except (ModelCallError, StepTimeoutError, SchemaError) as exc:
                     message = exc.message if isinstance(exc, SchemaError) else str(exc)
                     errors.append(message)
-                    on_failure(spec, attempt_no, message)
+                    on_failure(spec, attempt_no, message, None)
                     retryable = not isinstance(exc, SchemaError) and getattr(exc, "retryable", True)
                     if not retryable or (isinstance(exc, CircuitOpenError) and position < last):
                         break
-                    if attempt < retry.attempts:
+                    if isinstance(exc, WorkerLostError) and allowed == retry.attempts:
+                        allowed += 1  # the lost process's attempt is given back, once
+                    if attempt < allowed:
                         await asyncio.sleep(retry.delay(attempt, self.rng))
-        tried_models = ", ".join(s.key for s in models)
+        tried_models = ", ".join(s.key for s in order[: position + 1])
         raise StepFailure(base.step or "?", f"{errors[-1]} (tried {tried_models})", attempt_no)
 
     async def call_cascade(
@@ -452,7 +508,7 @@ class ModelCaller:
         retry: RetryPolicy,
         capability: str | None,
         cache: bool,
-        on_failure: Callable[[ModelSpec, int, str], object],
+        on_failure: FailureHook,
     ) -> CallResult:
         """Ask ``decision.stages`` in order until one is confident enough (the last always
         is). A failing stage escalates; if the last one fails (after its fallbacks), the
@@ -466,7 +522,9 @@ class ModelCaller:
         for index, spec in enumerate(stages):
             final = index == len(stages) - 1
             chain = [spec, *(f for f in fallbacks if f.key != spec.key)] if final else [spec]
-            context = CallContext(base.run_id, base.step, attempt, None, base.timeout_s, base.run)
+            context = CallContext(
+                base.run_id, base.step, attempt, None, base.timeout_s, base.run, base.placement
+            )
             try:
                 result = await self.call_with_retries(
                     chain,

@@ -87,9 +87,9 @@ def _refuse_settled(run_id: str, status: str, purpose: str) -> None:
         raise InvalidStateError(f"run {run_id} is {status}; nothing to {purpose}")
 
 
-def cancel_run(store: Store, run_id: str) -> RunRecord:
-    """Cancel a run. The process driving it (if any) is fenced out at once and stops within
-    a fraction of a second; its open steps are closed here."""
+def cancel_run(store: Store, run_id: str, *, by: str | None = None) -> RunRecord:
+    """Cancel a run (for ``by``, who asked). The process driving it (if any) is fenced out
+    at once and stops within a fraction of a second; its open steps are closed here."""
     record = store.run(run_id)
     if record is None:
         raise RunNotFoundError(f"no run with id '{run_id}'")
@@ -107,9 +107,10 @@ def cancel_run(store: Store, run_id: str) -> RunRecord:
         for key, step in state.steps.items()
         if step.status in (StepStatus.RUNNING, StepStatus.WAITING)
     ]
+    data: dict[str, str] = {"error": "cancelled by request"} | ({"by": by} if by else {})
     store.append(
         run_id,
-        [*open_steps, Event("run_cancelled", None, {"error": "cancelled by request"}, now)],
+        [*open_steps, Event("run_cancelled", None, data, now)],
         {
             "status": str(RunStatus.CANCELLED),
             "finished_at": now,
@@ -119,6 +120,27 @@ def cancel_run(store: Store, run_id: str) -> RunRecord:
         fence=fence,
     )
     return store.run(run_id)  # type: ignore[return-value]
+
+
+def requeue_run(store: Store, run_id: str, *, by: str | None = None) -> str:
+    """Put a submitted run that nobody drives (it waited for an approval that is now
+    decided) back in its queue, so a worker of that queue continues it. Returns the queue."""
+    record = store.run(run_id)
+    if record is None:
+        raise RunNotFoundError(f"no run with id '{run_id}'")
+    if record.queue is None:
+        raise InvalidStateError(f"run {run_id} was not submitted to a queue")
+    fence = claim(store, run_id, purpose="requeue")
+    data: dict[str, object] = {"queue": record.queue}
+    if by:
+        data["by"] = by
+    store.append(
+        run_id,
+        [Event("run_queued", None, data, time.time())],
+        {"status": str(RunStatus.PENDING), "owner": None, "heartbeat": None},
+        fence=fence,
+    )
+    return record.queue
 
 
 def decide_approval(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from podium.adapters import CallContext
+from podium.adapters import CallContext, Placement
 from podium.engine._aggregate import COMBINERS, STACKING, Vote, stacking_features
 from podium.engine._calls import CallResult, StepFailure
 from podium.engine._ir import EnsembleStep
@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from podium.engine._executor import Executor, Outcome
 
 
-async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) -> Outcome:
-    """Call the ensemble's members concurrently and combine their answers."""
+async def run_ensemble(
+    ex: Executor, step: EnsembleStep, inputs: Any, key: str, placement: Placement
+) -> Outcome:
+    """Call the ensemble's members concurrently (where ``placement`` says) and combine
+    their answers."""
     hedge_after_s: float | None = None
     decision: RouteDecision | None = None
     routed: dict[str, Any] = {}
@@ -32,7 +35,8 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
         routed["decision"] = decision.to_json()
     capability = step.uses.name if step.uses.kind == "capability" else None
     attempt = ex._started(key, models=[m.key for m in members], reason=reason, **routed)
-    base = CallContext(ex.run_id, key, attempt, None, step.timeout_s, ex.run)
+    remote = placement if placement.remote else None
+    base = CallContext(ex.run_id, key, attempt, None, step.timeout_s, ex.run, remote)
 
     async def member(spec: ModelSpec) -> CallResult:
         return await ex.caller.call_with_retries(
@@ -42,20 +46,24 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
             retry=step.retry,
             capability=capability,
             cache=step.cache,
-            on_failure=lambda s, n, error: ex.journal.record(
-                "attempt_failed", key, attempt=n, model=s.key, error=error
-            ),
+            on_failure=ex.failure_hook(key),
             hedge_after_s=hedge_after_s,
             decision=decision,
         )
 
     results = await asyncio.gather(*(member(m) for m in members), return_exceptions=True)
     votes, failed, cost = [], [], 0.0
+    calls: dict[str, dict[str, Any]] = {}  # member -> what its call cost, from the cache or not
     for spec, result in zip(members, results, strict=True):
         if isinstance(result, CallResult):
             cap = capability or spec.capabilities[0]
             votes.append(Vote(spec.key, result.output, spec.quality_for(cap)))
             cost += result.cost
+            calls[spec.key] = {
+                "cost": result.cost,
+                "cached": result.cached,
+                "latency_ms": round(result.latency_ms, 3),
+            }
         elif isinstance(result, StepFailure):
             failed.append({"model": spec.key, "error": result.reason})
         else:
@@ -74,10 +82,12 @@ async def run_ensemble(ex: Executor, step: EnsembleStep, inputs: Any, key: str) 
     return ex._succeed(
         key,
         combined,
+        **ex.input_digest(inputs),
         model=f"ensemble:{step.combine}",
         cost=cost,
         members=[
             {k: m[k] for k in ("model", "weight", "contribution") if k in m}
+            | calls.get(m.get("model", ""), {})
             for m in combined.get("members", [])
         ],
     )
@@ -103,9 +113,7 @@ async def _stack(
         retry=step.retry,
         capability=None,
         cache=step.cache,
-        on_failure=lambda s, n, error: ex.journal.record(
-            "attempt_failed", base.step or "", attempt=n, model=s.key, error=error
-        ),
+        on_failure=ex.failure_hook(base.step or ""),
     )
     combined = {
         k: v

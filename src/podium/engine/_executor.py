@@ -16,9 +16,9 @@ from typing import Any, NamedTuple, TypeVar
 from podium._context import RunContext
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import StepStatus
-from podium.adapters import CallContext
+from podium.adapters import LOCAL, CallContext, Placement
 from podium.engine._approvals import TIMED_OUT, ApprovalDesk, remaining
-from podium.engine._calls import CallResult, ModelCaller, StepFailure
+from podium.engine._calls import CallResult, FailureHook, ModelCaller, StepFailure
 from podium.engine._ensemble_run import run_ensemble
 from podium.engine._ir import (
     ApprovalStep,
@@ -31,10 +31,17 @@ from podium.engine._ir import (
 )
 from podium.engine._journal import Journal
 from podium.engine._loader import input_defaults, input_schema
-from podium.errors import ModelCallError, NoCandidateError, SchemaError, UserError
+from podium.engine._rule_approval import await_rule_approval
+from podium.errors import (
+    ApprovalRequired,
+    ModelCallError,
+    NoCandidateError,
+    SchemaError,
+    UserError,
+)
 from podium.registry import ModelSpec, Registry
 from podium.routing import RoutePolicy, Router, for_tenant
-from podium.store import Event, encode_json
+from podium.store import Event, digest, encode_json
 
 S = StepStatus
 _WORK = (CallStep, EnsembleStep)  # steps that call models (a tuple: isinstance's fastest form)
@@ -45,12 +52,14 @@ T = TypeVar("T")
 
 @dataclass
 class Scope:
-    """What expressions see: ``inputs``, ``steps``, ``item``, ``loop``."""
+    """What expressions see: ``inputs``, ``steps``, ``item``, ``loop``; and where the
+    scope's model calls run unless a step says otherwise (``placement``)."""
 
     inputs: Mapping[str, Any]
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     item: Any = None
     loop: Mapping[str, Any] | None = None
+    placement: Placement = LOCAL
     _view: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def view(self) -> dict[str, Any]:
@@ -105,9 +114,12 @@ class Executor:
         *,
         limits: Limits = DEFAULT_LIMITS,
         run: RunContext | None = None,
+        audit: bool = False,
     ) -> None:
         self.run_id = run_id
         self.run = run
+        #: Whether model calls name the hash of their inputs (for the audit log).
+        self.audit = audit
         #: The run's tenant: only models that serve it are routed to or resolved.
         self.tenant = run.tenant if run is not None else None
         self.journal = journal
@@ -250,19 +262,27 @@ class Executor:
             raise self._fail(key, exc.message) from None
         try:
             if isinstance(step, _WORK):
-                self.desk.working()
-                try:
-                    if isinstance(step, CallStep):
-                        return await self._call(step, inputs, key)
-                    return await run_ensemble(self, step, inputs, key)
-                finally:
-                    self.desk.idle()
+                while True:
+                    self.desk.working()
+                    try:
+                        placement = step.executor or scope.placement
+                        if isinstance(step, CallStep):
+                            return await self._call(step, inputs, key, placement)
+                        return await run_ensemble(self, step, inputs, key, placement)
+                    except ApprovalRequired as needed:
+                        asked = needed
+                    finally:
+                        self.desk.idle()
+                    if not await await_rule_approval(self, key, asked):
+                        return WAITING
             if isinstance(step, MapStep):
                 return await self._within(step, key, self._map(step, scope, key))
             if isinstance(step, LoopStep):
                 return await self._within(step, key, self._loop(step, scope, key))
             if isinstance(step, WorkflowStep):
-                return await self._within(step, key, self._workflow(step, inputs, key))
+                return await self._within(
+                    step, key, self._workflow(step, inputs, key, scope.placement)
+                )
             if isinstance(step, ApprovalStep):
                 return await self._approval(step, key)
         except StepFailure as failure:
@@ -274,6 +294,21 @@ class Executor:
             # run ends failed with the reason (never left running)
             raise self._fail(key, getattr(exc, "message", None) or str(exc)) from None
         raise AssertionError(f"unknown step kind {type(step).__name__}")
+
+    def failure_hook(self, key: str) -> FailureHook:
+        """Records each failed attempt of ``key`` (and the rule, for a refusal)."""
+
+        def failed(spec: ModelSpec, n: int, error: str, rule: str | None) -> None:
+            named = {"rule": rule} if rule else {}
+            self.journal.record(
+                "attempt_failed", key, attempt=n, model=spec.key, error=error, **named
+            )
+
+        return failed
+
+    def input_digest(self, inputs: Any) -> dict[str, Any]:
+        """``{"input_sha256": ...}`` for a model call's step record when audited, else ``{}``."""
+        return {"input_sha256": digest(inputs)} if self.audit else {}
 
     async def _within(self, step: Step, key: str, work: Coroutine[Any, Any, Outcome]) -> Outcome:
         """A container step (map, loop, sub-workflow) as a whole must finish in ``timeout_s``."""
@@ -362,7 +397,7 @@ class Executor:
         self.journal.record_encoded("step_succeeded", key, payload, raw)
         return Outcome(S.SUCCEEDED, payload["output"], payload.get("iterations"))
 
-    async def _call(self, step: CallStep, inputs: Any, key: str) -> Outcome:
+    async def _call(self, step: CallStep, inputs: Any, key: str, placement: Placement) -> Outcome:
         if not isinstance(inputs, dict):
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
         decision = self.router.route(step.uses, self.route_of(step.route), inputs)
@@ -375,11 +410,9 @@ class Executor:
         chosen_key = chosen.key  # built on every read
         attempt = self._started_call(key, chosen_key, decision.to_json())
         capability = step.uses.name if step.uses.kind == "capability" else None
-        base = CallContext(self.run_id, key, attempt, None, step.timeout_s, self.run)
-
-        def failed(spec: ModelSpec, n: int, error: str) -> None:
-            self.journal.record("attempt_failed", key, attempt=n, model=spec.key, error=error)
-
+        remote = placement if placement.remote else None
+        base = CallContext(self.run_id, key, attempt, None, step.timeout_s, self.run, remote)
+        failed = self.failure_hook(key)
         if decision.stages:
             result = await self.caller.call_cascade(
                 decision,
@@ -408,12 +441,19 @@ class Executor:
                 on_failure=failed,
                 hedge_after_s=decision.hedge_after_s,
                 decision=decision,
+                alternatives=[c.spec for c in decision.ranked[1:]],
             )
             data = _call_data(result, chosen, chosen_key)
         if result.instance is not None:
             data["instance"] = result.instance
         if result.hedged:
             data["hedged"] = True
+        if self.audit:
+            data["input_sha256"] = digest(inputs)
+        if remote is not None and not result.cached:
+            ran = self.caller.adapters.placed(result.model, remote)
+            if ran.remote:
+                data["executor"] = ran.describe()
         return self._succeed_with(key, data)
 
     async def _map(self, step: MapStep, scope: Scope, key: str) -> Outcome:
@@ -429,10 +469,11 @@ class Executor:
             self._started(key, items=count)
         outcomes: list[Outcome] = [WAITING] * count
         indices = iter(range(count))  # shared: each worker takes the next item
+        placement = step.executor or scope.placement
 
         async def worker() -> None:
             for index in indices:
-                child = Scope(scope.inputs, scope.steps, items[index], scope.loop)
+                child = Scope(scope.inputs, scope.steps, items[index], scope.loop, placement)
                 outcomes[index] = await self.run_step(step.body, child, f"{key}[{index}]")
                 self.journal.flush_soon()
 
@@ -455,7 +496,11 @@ class Executor:
         iteration = 0
         for iteration in range(1, step.max_iterations + 1):
             inner = Scope(
-                scope.inputs, dict(scope.steps), scope.item, {"iteration": iteration, "last": last}
+                scope.inputs,
+                dict(scope.steps),
+                scope.item,
+                {"iteration": iteration, "last": last},
+                step.executor or scope.placement,
             )
             result = await self.run_scope(step.steps, inner, f"{key}#{iteration}/")
             if result.waiting:
@@ -467,7 +512,9 @@ class Executor:
                 break
         return self._succeed(key, current, iterations=iteration)
 
-    async def _workflow(self, step: WorkflowStep, inputs: Any, key: str) -> Outcome:
+    async def _workflow(
+        self, step: WorkflowStep, inputs: Any, key: str, outer: Placement
+    ) -> Outcome:
         sub = step.workflow
         if not isinstance(inputs, dict):
             raise SchemaError(f"'with' must give an object, got {type(inputs).__name__}")
@@ -475,7 +522,7 @@ class Executor:
         input_schema(sub).validate(values, owner=f"sub-workflow {sub.name}", direction="input")
         if self._needs_start(key):
             self._started(key, workflow=sub.name)
-        scope = Scope(values)
+        scope = Scope(values, placement=sub.executor or step.executor or outer)
         result = await self.run_scope(sub.steps, scope, f"{key}/")
         if result.waiting:
             return WAITING

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from podium.adapters import Placement
 from podium.registry import ModelRef
 from podium.routing import RoutePolicy
 
@@ -50,7 +51,9 @@ class Step:
 
     ``refs`` are every step id its expressions (and nested steps) name; ``deps`` the sibling
     ids among them plus ``after``: the steps it waits for; ``guarded`` the deps it names
-    only inside ``coalesce`` (so it still runs when they are skipped).
+    only inside ``coalesce`` (so it still runs when they are skipped). ``executor``: where
+    its model calls (and those of the steps nested in it) run; ``None``: as the enclosing
+    step, workflow or ``PODIUM_EXECUTOR`` says.
     """
 
     id: str
@@ -63,6 +66,9 @@ class Step:
     guarded: frozenset[str] = frozenset()
     retry: RetryPolicy = RetryPolicy()
     timeout_s: float | None = None
+    executor: Placement | None = None
+    queue: str | None = None
+    """The worker queue this step needs; the run goes to it (see :mod:`podium.worker`)."""
 
     @property
     def kind(self) -> str:
@@ -126,7 +132,10 @@ class ApprovalStep(Step):
 
 @dataclass(frozen=True)
 class Workflow:
-    """A validated workflow: typed inputs, a DAG of steps, and output expressions."""
+    """A validated workflow: typed inputs, a DAG of steps, and output expressions.
+
+    ``executor``: where its steps' model calls run unless a step says otherwise.
+    """
 
     name: str
     steps: Mapping[str, Step]
@@ -137,6 +146,9 @@ class Workflow:
     documents: Mapping[str, Any] = field(default_factory=dict)
     display: str | None = None
     located: Any = field(default=None, compare=False, repr=False)
+    executor: Placement | None = None
+    queue: str | None = None
+    """The worker queue its runs go to when submitted (``queue:`` at the top level)."""
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to rebuild this workflow when a run resumes elsewhere."""

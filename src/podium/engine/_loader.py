@@ -24,6 +24,7 @@ from podium.engine._ir import (
     WorkflowStep,
 )
 from podium.engine._limits_check import StepBudget, check_document
+from podium.engine._placement import parse_placement
 from podium.engine._validate import check_inputs_declared, check_scope
 from podium.errors import ExpressionError, ModelNotFoundError, SchemaError, UserError, WorkflowError
 from podium.registry import ModelRef, Schema
@@ -31,16 +32,20 @@ from podium.routing import RoutePolicy, check_route
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 KINDS = ("uses", "map", "ensemble", "loop", "workflow", "approval")
-COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name"}
+COMMON = {"if", "with", "after", "retry", "timeout_s", "description", "name", "queue"}
+PLACED = COMMON | {"executor"}  # steps that call models, or hold steps that do
 ALLOWED = {
-    "uses": COMMON | {"uses", "fallback", "route", "cache"},
-    "map": COMMON | {"map", "concurrency", "step"},
-    "ensemble": COMMON | {"ensemble", "models", "combine", "stacker", "route", "cache"},
-    "loop": COMMON | {"loop"},
-    "workflow": COMMON | {"workflow"},
+    "uses": PLACED | {"uses", "fallback", "route", "cache"},
+    "map": PLACED | {"map", "concurrency", "step"},
+    "ensemble": PLACED | {"ensemble", "models", "combine", "stacker", "route", "cache"},
+    "loop": PLACED | {"loop"},
+    "workflow": PLACED | {"workflow"},
     "approval": COMMON | {"approval"},
 }
-TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version"}
+TOP_LEVEL = {"name", "description", "inputs", "steps", "outputs", "version", "executor", "queue"}
+QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: An input's ``class`` (``pii``, ``phi``, ``public``): policies decide which models get it.
+_DATA_CLASS = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 ROUTE_KEYS = {"policy", "max_cost", "max_latency_ms", "min_quality", "require_tags", "forbid_tags"}
 
 
@@ -135,6 +140,16 @@ def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: 
         Schema.parse(_input_types(inputs), where="inputs")
     except SchemaError as exc:
         raise ctx.fail(exc.message, list((exc.field or "inputs").split("."))) from None
+    for input_name, spec in inputs.items():
+        data_class = spec.get("class") if isinstance(spec, Mapping) else None
+        if data_class is not None and not (
+            isinstance(data_class, str) and _DATA_CLASS.match(data_class)
+        ):
+            message = "a data class is a lower-case name such as pii, phi or public"
+            raise ctx.fail(message, ["inputs", input_name, "class"])
+    executor = (
+        parse_placement(doc["executor"], ctx.fail, ["executor"]) if "executor" in doc else None
+    )
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, dict) or not raw_steps:
         raise ctx.fail("a workflow needs a non-empty mapping of steps", ["steps"])
@@ -162,6 +177,8 @@ def _load(key: str, shown: str, shared: _Shared, stack: tuple[str, ...], depth: 
         documents=snapshot_docs,
         display=shown,
         located=doc,
+        executor=executor,
+        queue=_queue(ctx, doc, []),
     )
     shared.built[key] = (workflow, ctx.deepest - ctx.start)
     return workflow
@@ -423,7 +440,24 @@ def _common(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> di
         "after": after,
         "retry": _retry(ctx, body.get("retry"), [*path, "retry"]),
         "timeout_s": float(timeout) if timeout is not None else None,
+        "executor": (
+            parse_placement(body["executor"], ctx.fail, [*path, "executor"])
+            if "executor" in body
+            else None
+        ),
+        "queue": _queue(ctx, body, path),
     }
+
+
+def _queue(ctx: _Context, body: Mapping[str, Any], path: list[str | int]) -> str | None:
+    raw = body.get("queue")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not QUEUE_NAME.match(raw):
+        raise ctx.fail(
+            "must be a queue name: lower-case letters, digits, '-' and '_'", [*path, "queue"]
+        )
+    return raw
 
 
 def _retry(ctx: _Context, raw: Any, path: list[str | int]) -> RetryPolicy:

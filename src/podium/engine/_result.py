@@ -107,10 +107,45 @@ def _step_json(key: str, record: StepRecord) -> dict[str, Any]:
 
 
 def _lineage(key: str, record: StepRecord) -> dict[str, Any]:
+    """Which model version answered a step and how: its cost, a cache hit, the fallback
+    taken, the cascade's stages, the ensemble's members with their weight, share and vote,
+    and the step it belongs to (a map, loop or sub-workflow)."""
+    model = record.model or ""
     entry: dict[str, Any] = {"step": key, "model": record.model, "cached": record.cached}
-    for extra in ("fallback_from", "members"):
-        if extra in record.info:
-            entry[extra] = record.info[extra]
+    name, at, version = model.partition("@")
+    if at:
+        entry["name"], entry["version"] = name, version
+    entry["cost"] = round(record.cost, 10)
+    if record.attempts > 1:
+        entry["attempts"] = record.attempts
+    parent = container_of(key)
+    if parent is not None:
+        entry["within"] = parent
+    info = record.info
+    for extra in ("fallback_from", "cascade", "instance", "hedged", "latency_ms", "executor"):
+        if extra in info:
+            entry[extra] = info[extra]
+    if "members" in info:
+        votes = {}
+        output = record.output if isinstance(record.output, dict) else {}
+        for member in output.get("members") or ():
+            answer = member.get("output") if isinstance(member, dict) else None
+            if isinstance(answer, dict):
+                votes[member.get("model")] = answer.get("label", answer.get("value"))
+        entry["members"] = [
+            m | ({"vote": votes[m["model"]]} if m.get("model") in votes else {})
+            for m in info["members"]
+        ]
     if record.decision:
         entry["why"] = record.decision.get("reason")
     return entry
+
+
+def container_of(key: str) -> str | None:
+    """The step key a nested key belongs to: ``m[3]`` -> ``m``, ``l#2/x`` -> ``l``,
+    ``sub/inner`` -> ``sub``, ``m[3]/x`` -> ``m[3]``; ``None`` for a top-level key."""
+    cut = max(key.rfind("/"), key.rfind("["))
+    if cut <= 0:
+        return None
+    head = key[:cut]
+    return head.split("#", 1)[0] if head.endswith(tuple("0123456789")) and "#" in head else head

@@ -16,12 +16,14 @@ from typing import Any
 from podium._context import CURRENT_RUN, NOBODY, Caller, RunContext
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._types import RunStatus, StepStatus
+from podium.adapters import LOCAL, Placement
 from podium.engine._calls import ModelCaller, StepFailure
 from podium.engine._control import ACTIVE_RUNS, OWNER, claim
 from podium.engine._executor import Executor, Scope
 from podium.engine._ir import MapStep, Workflow
 from podium.engine._journal import Journal, JournalError, Observer, WritePolicy, tell
 from podium.engine._loader import input_defaults, input_schema, workflow_from_snapshot
+from podium.engine._queue import submit
 from podium.engine._result import RunResult
 from podium.engine._state import RunState
 from podium.engine._watch import RunWatch
@@ -31,10 +33,14 @@ from podium.errors import (
     LeaseLostError,
     RunNotFoundError,
     SchemaError,
+    UserError,
 )
 from podium.registry import Registry
 from podium.routing import Router
 from podium.store import Event, RunRecord, Store, encode_json
+
+#: Workflows rebuilt from stored definitions kept for the next run of the same one.
+_SNAPSHOTS = 64
 
 
 def new_run_id() -> str:
@@ -104,6 +110,7 @@ class Runner:
         *,
         limits: Limits = DEFAULT_LIMITS,
         write_policy: WritePolicy | None = None,
+        placement: Placement = LOCAL,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -112,9 +119,12 @@ class Runner:
         self.observers = list(observers)
         self.limits = limits
         self.write_policy = write_policy or WritePolicy()
+        #: Where model calls run unless the workflow or step says (``PODIUM_EXECUTOR``).
+        self.placement = placement
         #: Set when the process shuts down: a run cancelled now is left ``running`` with no
         #: heartbeat (what it finished is written), to be resumed by the next process.
         self.suspending = False
+        self._snapshots: dict[str, Workflow] = {}
 
     async def start(
         self,
@@ -152,7 +162,7 @@ class Runner:
         )
         state = RunState()
         state.apply(first)
-        context = RunContext(run_id, workflow.name, who)
+        context = RunContext(run_id, workflow.name, who, workflow)
         return await self._drive(run_id, workflow, state, 1, context, opened=first)
 
     async def resume(
@@ -167,10 +177,53 @@ class Runner:
         if record.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
             raise InvalidStateError(f"run {run_id} is {record.status}; nothing to resume")
         fence = claim(self.store, run_id, force=force)
-        workflow = workflow_from_snapshot(record.definition, limits=self.limits)
+        return await self._take_over(record, fence, by.principal if by else None)
+
+    def submit(
+        self,
+        workflow: Workflow,
+        inputs: dict[str, Any],
+        *,
+        queue: str,
+        run_id: str | None = None,
+        caller: Caller | None = None,
+    ) -> RunRecord:
+        """Queue a run of ``workflow`` for a worker: checked and stored ``pending`` now."""
+        values = prepare_inputs(workflow, inputs, self.limits)
+        return submit(
+            self.store, workflow, values, queue=queue, run_id=run_id or new_run_id(), caller=caller
+        )
+
+    async def run_claimed(self, run_id: str, fence: int, *, by: str | None = None) -> RunResult:
+        """Drive a run this process has just claimed with ``fence`` (a worker's claim): start
+        a queued run, or continue one whose driver died. A run that cannot be driven (its
+        log holds an impossible event, its stored workflow no longer loads) is failed with
+        the reason, so no worker takes it again."""
+        record = self.store.run(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run with id '{run_id}'")
+        try:
+            return await self._take_over(record, fence, by, queued=True)
+        except UserError as exc:  # its log or its workflow cannot be read: never retried
+            now = time.time()
+            self.store.append(
+                run_id,
+                [Event("run_failed", None, {"error": str(exc)}, now)],
+                {"status": str(RunStatus.FAILED), "error": str(exc), "finished_at": now},
+                fence=fence,
+            )
+            raise
+
+    async def _take_over(
+        self, record: RunRecord, fence: int, by: str | None, *, queued: bool = False
+    ) -> RunResult:
+        """Continue ``record``'s run under the claim ``fence`` this process holds."""
+        run_id = record.run_id
+        workflow = self._rebuilt(record.definition)
         state = RunState.replay(self.store.events(run_id))
         if state.anomalies:
-            self.store.update_run(run_id, {"heartbeat": None})
+            if not queued:
+                self.store.update_run(run_id, {"heartbeat": None})
             first = state.anomalies[0]
             raise InvalidStateError(
                 f"cannot resume: {first.describe(run_id)}; 'podium runs repair {run_id}' "
@@ -180,10 +233,25 @@ class Runner:
             run_id,
             record.workflow,
             Caller.from_record(record.principal, record.tenant, record.caller),
+            workflow,
         )
+        # a queued run nobody has started yet (one queued again after an approval has steps)
+        fresh = state.status is RunStatus.PENDING and not state.steps
         return await self._drive(
-            run_id, workflow, state, fence, context, resumed=True, by=by.principal if by else None
+            run_id, workflow, state, fence, context, resumed=True, by=by, fresh=fresh
         )
+
+    def _rebuilt(self, definition: dict[str, Any]) -> Workflow:
+        """The workflow a stored run was started with, built once per definition (a worker
+        drives many runs of the same few workflows)."""
+        key = encode_json(definition)
+        found = self._snapshots.pop(key, None)
+        if found is None:
+            found = workflow_from_snapshot(definition, limits=self.limits)
+            if len(self._snapshots) >= _SNAPSHOTS:
+                del self._snapshots[next(iter(self._snapshots))]
+        self._snapshots[key] = found  # most recently used last
+        return found
 
     def result(self, run_id: str) -> RunResult:
         """The result of a stored run, rebuilt from its event log (impossible events are
@@ -207,6 +275,7 @@ class Runner:
         resumed: bool = False,
         by: str | None = None,
         opened: Event | None = None,
+        fresh: bool = False,
     ) -> RunResult:
         """Drive the run (``opened``: its ``run_started``, written already, which observers
         now hear of), with :data:`~podium._context.CURRENT_RUN` set throughout."""
@@ -216,7 +285,7 @@ class Runner:
                 tell(self.observers, run_id, [opened])
             while True:
                 result = await self._drive_once(
-                    run_id, workflow, state, fence, context, resumed=resumed, by=by
+                    run_id, workflow, state, fence, context, resumed=resumed, by=by, fresh=fresh
                 )
                 if result.status is not RunStatus.WAITING or not self._decided_meanwhile(
                     run_id, state
@@ -227,7 +296,7 @@ class Runner:
                 taken = self.store.claim_run(run_id, OWNER, expected=fence, now=time.time())
                 if taken is None:
                     return result
-                fence, resumed = taken, True
+                fence, resumed, fresh = taken, True, False
                 state = RunState.replay(self.store.events(run_id))
         finally:
             CURRENT_RUN.reset(token)
@@ -249,14 +318,23 @@ class Runner:
         *,
         resumed: bool,
         by: str | None = None,
+        fresh: bool = False,
     ) -> RunResult:
         journal = Journal(
             self.store, run_id, state, self.observers, fence=fence, policy=self.write_policy
         )
         ACTIVE_RUNS.add(run_id)
         try:
-            if resumed:
+            if fresh:  # a queued run's first driver: it starts now
+                journal.record(
+                    "run_started",
+                    inputs=state.inputs,
+                    workflow=workflow.name,
+                    **({"by": by} if by else {}),
+                )
+            elif resumed:
                 journal.record("run_resumed", **({"by": by} if by else {}))
+            if resumed:
                 journal.update_run(
                     status=str(RunStatus.RUNNING), finished_at=None, error=None, owner=OWNER
                 )
@@ -268,8 +346,9 @@ class Runner:
                 self.registry,
                 limits=self.limits,
                 run=context,
+                audit=getattr(self.store, "audited", False),
             )
-            scope = Scope(state.inputs)
+            scope = Scope(state.inputs, placement=workflow.executor or self.placement)
             work = asyncio.get_running_loop().create_task(
                 executor.run_scope(workflow.steps, scope, "")
             )

@@ -43,6 +43,7 @@ for (_before, _type), _after in STEP_TRANSITIONS.items():
     _STEP_MOVES.setdefault(_type, {})[_before] = _after
 
 RUN_TRANSITIONS: dict[str, RunStatus] = {
+    "run_queued": RunStatus.PENDING,  # submitted; a worker starts it
     "run_started": RunStatus.RUNNING,
     "run_resumed": RunStatus.RUNNING,
     "run_waiting": RunStatus.WAITING,
@@ -136,7 +137,7 @@ class RunState:
         run_status = RUN_TRANSITIONS.get(event.type)
         if run_status is not None:
             self.status = run_status
-            if event.type == "run_started":
+            if event.type in ("run_started", "run_queued") and "inputs" in event.data:
                 self.inputs = dict(event.data.get("inputs") or {})
             elif event.type == "run_succeeded":
                 self.outputs = event.data.get("outputs")

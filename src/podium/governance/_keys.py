@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from podium._context import current_actor
 from podium.errors import InvalidStateError, UserError
-from podium.store import Store
+from podium.store import AuditNote, Store
 
 KIND = "auth.key"
 PREFIX = "pdm"
@@ -113,7 +114,7 @@ class KeyRing:
         salt = secrets.token_hex(16)
         key = ApiKey(key_id, chosen, check_tenant(tenant), time.time(), expires_at, None, label)
         record = key.to_json() | {"salt": salt, "hash": _digest(salt, secret)}
-        self.store.put_document(KIND, key_id, record)
+        self.store.put_document(KIND, key_id, record, audit=_note("key.created", key))
         return key, f"{PREFIX}_{key_id}_{secret}"
 
     def list(self) -> list[ApiKey]:
@@ -130,7 +131,8 @@ class KeyRing:
             raise InvalidStateError(f"no key with id '{key_id}'")
         if record.get("revoked_at") is None:
             record["revoked_at"] = time.time()
-            self.store.put_document(KIND, key_id, record)
+            note = _note("key.revoked", _key(record))
+            self.store.put_document(KIND, key_id, record, audit=note)
         self._verified.clear()
         return _key(record)
 
@@ -160,6 +162,14 @@ class KeyRing:
             self._verified.clear()
         self._verified[seen] = (key, time.monotonic())
         return key
+
+
+def _note(kind: str, key: ApiKey) -> AuditNote:
+    """The audit record of a key's change (never its secret or hash)."""
+    actor = current_actor()
+    data: dict[str, Any] = {"key_id": key.key_id, "role": str(key.role), "tenant": key.tenant}
+    data |= {"expires_at": key.expires_at, "label": key.label}
+    return AuditNote(kind, time.time(), data, key.key_id, actor.principal, actor.tenant)
 
 
 def _key(record: dict[str, Any]) -> ApiKey:

@@ -12,6 +12,7 @@ from podium.registry._spec import (
     OnnxRuntime,
     OpenAIRuntime,
     PythonRuntime,
+    Resources,
     SklearnRuntime,
 )
 from podium.registry._versions import ModelRef, VersionSpec, parse_version
@@ -30,6 +31,7 @@ __all__ = [
     "OpenAIRuntime",
     "PythonRuntime",
     "Registry",
+    "Resources",
     "Schema",
     "SklearnRuntime",
     "VersionSpec",

@@ -105,6 +105,24 @@ class Instance(_Strict):
     max_concurrency: int | None = Field(default=None, ge=1)
 
 
+class Resources(_Strict):
+    """What one call (or one warm replica) of the model needs, and how many calls of it may
+    run at once. Unset fields ask for nothing; executors honour what is declared (on Ray:
+    ``num_cpus``, ``num_gpus`` and ``memory`` of its tasks and actors; in-process: a call
+    holds its cpus, gpus and memory from the process's capacity while it runs, see
+    :mod:`podium.engine._admission`)."""
+
+    cpus: float | None = Field(default=None, ge=0)
+    gpus: float | None = Field(default=None, ge=0)
+    memory_mb: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+
+    @property
+    def needs(self) -> tuple[float, float, float]:
+        """(cpus, gpus, memory_mb) one call holds (0 for what is not declared)."""
+        return (self.cpus or 0.0, self.gpus or 0.0, float(self.memory_mb or 0))
+
+
 class Cost(_Strict):
     """What one call costs, in currency units."""
 
@@ -129,6 +147,7 @@ class ModelSpec(_Strict):
     produces: list[str] | None = None
     tags: list[str] = Field(default_factory=list)
     instances: int | list[Instance] = 1
+    resources: Resources | None = None
     status: Literal["active", "deprecated", "disabled"] = "active"
     tenants: list[str] | None = Field(
         default=None, description="the only tenants whose runs may use it (unset: shared)"

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from podium._types import JSONObject
-from podium.errors import PodiumError
 from podium.registry import ModelSpec
-from podium.store import Store
+from podium.store import Delta
 
 ARMS = "routing.bandit"
+EXPLORE = "routing.explore"
 CONTEXTS = "routing.contexts"
 _WORD = re.compile(r"[a-z0-9]+")
 _TEXT_DIMS = 6
@@ -204,6 +204,10 @@ class Bandit:
         self._featurizers: dict[str, Featurizer] = {}
         self._saved_contexts: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
+        self._explored: set[str] = set()  # contexts whose counters changed
+        # what the store has (as last known): arms' judgements, contexts' counters
+        self._sent: dict[str, tuple[float, float]] = {}
+        self._sent_explore: dict[str, tuple[float, float]] = {}
 
     def featurizer(self, capability: str, kind: str, clusters: int) -> Featurizer:
         """The (shared, persisted) featurizer for a capability and kind."""
@@ -254,8 +258,10 @@ class Bandit:
             if value > greedy_value:
                 greedy, greedy_value = pick, value
         picks.sort(key=lambda p: -p.score)
-        counters = self._explore.setdefault(f"{capability}|{context}", [0, 0])
+        where = f"{capability}|{context}"
+        counters = self._explore.setdefault(where, [0, 0])
         counters[0] += 1
+        self._explored.add(where)
         explored = held_back = False
         if greedy is not None and picks[0] is not greedy:
             if counters[1] < weights.max_explore * counters[0]:
@@ -282,21 +288,80 @@ class Bandit:
         good, bad = self._arms.get(f"{capability}|{context}|{model}", (0.0, 0.0))
         return good, bad
 
-    # persistence ---------------------------------------------------------------------------
-    def flush(self, store: Store) -> None:
-        dirty, self._dirty = self._dirty, set()
-        try:
-            for key in dirty:
-                good, bad = self._arms[key]
-                store.put_document(ARMS, key, {"good": good, "bad": bad})
-            for key, featurizer in self._featurizers.items():
-                state = featurizer.to_json()
-                if state is not None:
-                    store.put_document(CONTEXTS, key, state)
-        except PodiumError:
-            self._dirty |= dirty
+    @property
+    def active(self) -> bool:
+        """Whether learned routing is in use here (else its shared state is not read)."""
+        return bool(self._arms or self._featurizers)
 
-    def load(self, store: Store) -> None:
-        for key, value in store.documents(ARMS).items():
-            self._arms[key] = [float(value.get("good", 0.0)), float(value.get("bad", 0.0))]
-        self._saved_contexts = store.documents(CONTEXTS)
+    # sharing -------------------------------------------------------------------------------
+    def cut(self) -> tuple[dict[str, list[Delta]], Any]:
+        """Deltas (arms' judgements, contexts' exploration counters) since the last push,
+        and what to :meth:`settle` once they are stored (or :meth:`unsettle` if not)."""
+        arms, self._dirty = self._dirty, set()
+        contexts, self._explored = self._explored, set()
+        changes: dict[str, list[Delta]] = {ARMS: [], EXPLORE: []}
+        marks: dict[str, tuple[float, float]] = {}
+        for key in arms:
+            now = (self._arms[key][0], self._arms[key][1])
+            changes[ARMS].extend(_deltas(key, ("good", "bad"), now, self._sent.get(key)))
+            marks[key] = now
+        explore_marks: dict[str, tuple[float, float]] = {}
+        for key in contexts:
+            counters = self._explore[key]
+            now = (float(counters[0]), float(counters[1]))
+            before = self._sent_explore.get(key)
+            changes[EXPLORE].extend(_deltas(key, ("decisions", "explored"), now, before))
+            explore_marks[key] = now
+        return changes, (marks, explore_marks)
+
+    def settle(self, marks: Any) -> None:
+        self._sent.update(marks[0])
+        self._sent_explore.update(marks[1])
+
+    def unsettle(self, marks: Any) -> None:
+        self._dirty.update(marks[0])
+        self._explored.update(marks[1])
+
+    def apply(
+        self, arms: dict[str, dict[str, float]], explore: dict[str, dict[str, float]]
+    ) -> None:
+        """Take the shared totals; what changed here since the last cut stays on top."""
+        for key, numbers in arms.items():
+            shared = (numbers.get("good", 0.0), numbers.get("bad", 0.0))
+            mine = self._arms.get(key, [0.0, 0.0])
+            sent = self._sent.get(key, (0.0, 0.0))
+            self._arms[key] = [
+                max(shared[0] + mine[0] - sent[0], 0.0),
+                max(shared[1] + mine[1] - sent[1], 0.0),
+            ]
+            self._sent[key] = shared
+        for key, numbers in explore.items():
+            shared = (numbers.get("decisions", 0.0), numbers.get("explored", 0.0))
+            counters = self._explore.setdefault(key, [0, 0])
+            sent = self._sent_explore.get(key, (0.0, 0.0))
+            counters[0] = round(shared[0] + counters[0] - sent[0])
+            counters[1] = round(shared[1] + counters[1] - sent[1])
+            self._sent_explore[key] = shared
+
+    def contexts(self) -> dict[str, dict[str, Any]]:
+        """The featurizers' learned state (cluster centroids), by key."""
+        found = {}
+        for key, featurizer in self._featurizers.items():
+            state = featurizer.to_json()
+            if state is not None:
+                found[key] = state
+        return found
+
+    def load_contexts(self, saved: dict[str, dict[str, Any]]) -> None:
+        self._saved_contexts = saved
+
+
+def _deltas(
+    key: str, names: tuple[str, str], now: tuple[float, float], before: tuple[float, float] | None
+) -> list[Delta]:
+    start = before or (0.0, 0.0)
+    return [
+        Delta(key, name, value - was)
+        for name, value, was in zip(names, now, start, strict=True)
+        if value != was
+    ]

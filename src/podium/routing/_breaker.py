@@ -166,6 +166,19 @@ class CircuitBreaker:
             return True
         return False
 
+    def adopt(self, is_open: bool, reopen_at: float, cooldown_s: float) -> bool:
+        """Take the state another process's breaker of this instance reached: open until
+        ``reopen_at`` (this breaker's clock), or closed. Returns whether the state changed."""
+        if is_open:
+            if self.state is BreakerState.OPEN and self.reopen_at >= reopen_at:
+                return False
+            self._open(reopen_at - cooldown_s, cooldown_s)
+            return True
+        if self.state is BreakerState.CLOSED:
+            return False
+        self._close()
+        return True
+
     def _open(self, now: float, cooldown_s: float) -> None:
         self.cooldown_s = cooldown_s
         self.reopen_at = now + cooldown_s

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 from podium.registry import ModelSpec
 from podium.routing._breaker import BreakerConfig, BreakerState, CircuitBreaker
 from podium.routing._protocol import CallOutcome, Lease
-from podium.routing._ratelimit import RateLimit, TokenBucket
+from podium.routing._ratelimit import RateLimit, SharedBucket, TokenBucket
 
 #: How long a caller waits before asking again when every instance is at its cap.
 CAP_WAIT_S = 0.002
@@ -49,6 +49,8 @@ class InstancePool:
         on_change: Callable[[], None],
         limit: RateLimit | None = None,
         now: float = 0.0,
+        *,
+        limiter: TokenBucket | SharedBucket | None = None,
     ) -> None:
         instances = spec.instance_list()
         self.key = spec.key
@@ -58,7 +60,9 @@ class InstancePool:
         self.outstanding = [0] * self.size
         self.breakers = [CircuitBreaker(breaker) for _ in instances]
         self.leases = [Lease(i) for i in range(self.size)]
-        self.limiter = TokenBucket(limit, now) if limit is not None else None
+        if limiter is None and limit is not None:
+            limiter = TokenBucket(limit, now)
+        self.limiter = limiter
         self.rng = rng
         self.on_change = on_change
 

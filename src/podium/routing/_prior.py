@@ -127,3 +127,6 @@ class PriorRouter:
 
     def attach(self, store: Store) -> None:
         """Nothing to persist."""
+
+    def close(self) -> None:
+        """Nothing to release."""

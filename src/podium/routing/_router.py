@@ -4,6 +4,10 @@
 the ranking's top, the health of a candidate, a tuned threshold), so the common case is a
 dictionary read and a few comparisons. ``observe`` updates the statistics, the instance's
 breaker and, only when a score actually changes, that one model's place in the rankings.
+
+With a durable store attached, the statistics, bandit, breakers and rate limits are shared
+with every other process on that store by :class:`~podium.routing._shared.LiveSync`, in the
+background; what the hot path changes is guarded by :attr:`AdaptiveRouter.mutex`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -27,8 +32,9 @@ from podium.routing._instances import InstancePool
 from podium.routing._policies import OptionError
 from podium.routing._policy import RoutePolicy
 from podium.routing._protocol import CallOutcome, Lease, RouteDecision
-from podium.routing._ratelimit import RateLimit, TokenBucket
-from podium.routing._stats import ModelStats, StatsBook
+from podium.routing._ratelimit import RateLimit, SharedBucket, TokenBucket
+from podium.routing._shared import LiveSync
+from podium.routing._stats import Key, ModelStats, StatsBook
 from podium.store import Store
 
 log = logging.getLogger("podium.routing")
@@ -81,15 +87,22 @@ class AdaptiveRouter:
         self._limits: dict[str, RateLimit] = dict(self.config.rate_limits)
         self._revision = registry.revision
         self._store: Store | None = None
+        self._sync: LiveSync | None = None
         self._loaded = False
-        self._last_flush = clock()
-        self._flush_every = self.config.flush_interval_s
         self._alpha = self.config.ewma_alpha
+        #: Held while the hot path or the sync changes the live state (never across I/O).
+        self.mutex = threading.Lock()
 
     # the Router protocol -------------------------------------------------------------------
     def attach(self, store: Store) -> None:
-        """Persist statistics, bandit posteriors and tuned thresholds in ``store``."""
+        """Persist statistics, bandit posteriors and tuned thresholds in ``store`` and, when
+        it is durable, share them (and breakers and rate limits) with its other users."""
+        if store is self._store:
+            return
+        if self._sync is not None:
+            self._sync.close()
         self._store = store
+        self._sync = LiveSync(self, store, self.config.flush_interval_s) if store.durable else None
         self._loaded = False
 
     def route(self, ref: ModelRef, policy: RoutePolicy, inputs: JSONObject) -> RouteDecision:
@@ -113,25 +126,36 @@ class AdaptiveRouter:
             and (table.valid_until == INF or self.now() < table.valid_until)
         ):
             return decision
-        return table.policy.decide(table, self, inputs)
+        if self._sync is None:  # nothing else changes the state: no lock to take
+            return table.policy.decide(table, self, inputs)
+        with self.mutex:
+            return table.policy.decide(table, self, inputs)
 
     def acquire(self, spec: ModelSpec, avoid: Collection[int] = ()) -> Lease:
         slot = self._slots.get(id(spec))
         if slot is None or slot.spec is not spec:
             slot = self._slot(spec)
-        return slot.pool.acquire(self.now(), avoid)
+        if self._sync is None:
+            return slot.pool.acquire(self.now(), avoid)
+        with self.mutex:
+            return slot.pool.acquire(self.now(), avoid)
 
     def observe(self, spec: ModelSpec, outcome: CallOutcome) -> None:
         slot = self._slots.get(id(spec))
         if slot is None or slot.spec is not spec:
             slot = self._slot(spec)
+        if self._sync is None:
+            self._observe(slot, spec, outcome)
+            return
+        with self.mutex:
+            self._observe(slot, spec, outcome)
+
+    def _observe(self, slot: _Slot, spec: ModelSpec, outcome: CallOutcome) -> None:
         now = self.now()
         if outcome.instance is not None:
             slot.pool.release(outcome, now)
         if outcome.cancelled:
             return
-        if now - self._last_flush >= self._flush_every:
-            self.flush()  # before this call is counted: its event is after the watermark
         capability = outcome.capability or slot.capability
         entry = slot.stats.get(capability)
         if entry is None:
@@ -165,30 +189,31 @@ class AdaptiveRouter:
         capability = capability or self._capability_of(model)
         if capability is None:
             return
-        if replaces is not None:
-            self.stats.add_feedback(model, capability, replaces, -1.0)
+        with self.mutex:
+            if replaces is not None:
+                self.stats.add_feedback(model, capability, replaces, -1.0)
+                if context is not None:
+                    self.bandit.update(capability, context, model, replaces, -1.0)
+            self.stats.add_feedback(model, capability, score)
             if context is not None:
-                self.bandit.update(capability, context, model, replaces, -1.0)
-        self.stats.add_feedback(model, capability, score)
-        if context is not None:
-            self.bandit.update(capability, context, model, score)
-        spec = self._spec(model)
-        refs = self._by_model.get(model)
-        if spec is not None and refs is not None:
-            self._rescore(refs, spec, capability, latency=False, other=True)
+                self.bandit.update(capability, context, model, score)
+            spec = self._spec(model)
+            refs = self._by_model.get(model)
+            if spec is not None and refs is not None:
+                self._rescore(refs, spec, capability, latency=False, other=True)
         self.flush()
 
     # settings ------------------------------------------------------------------------------
     def set_rate_limit(self, model: str, limit: RateLimit | None) -> None:
         """Limit calls to a model (``name`` or ``name@version``); ``None`` lifts the limit."""
-        if limit is None:
-            self._limits.pop(model, None)
-        else:
-            self._limits[model] = limit
-        for slot in self._slots.values():
-            if model in (slot.spec.name, slot.key):
-                chosen = self._limit_for(slot.spec)
-                slot.pool.limiter = TokenBucket(chosen, self.now()) if chosen else None
+        with self.mutex:
+            if limit is None:
+                self._limits.pop(model, None)
+            else:
+                self._limits[model] = limit
+            for slot in self._slots.values():
+                if model in (slot.spec.name, slot.key):
+                    slot.pool.limiter = self._limiter_for(slot.spec)
 
     def set_cascade_thresholds(self, capability: str, thresholds: Mapping[str, float]) -> None:
         """Use these thresholds (model ``name@version`` -> confidence) in cascades of
@@ -221,16 +246,19 @@ class AdaptiveRouter:
         }
 
     def flush(self) -> None:
-        """Write what changed (statistics, posteriors, thresholds) to the store now."""
-        self._last_flush = self.now()
-        store = self._store
-        if store is None:
+        """Share what changed (statistics, posteriors, breakers, thresholds) now, and take
+        what the other processes shared (the background sync does this every
+        ``flush_interval_s``)."""
+        if self._sync is None:
             return
         if not self._loaded:
-            self._load()  # never overwrite what is stored with numbers that ignored it
-        self.stats.flush(store)
-        self.bandit.flush(store)
-        self.cascades.flush(store)
+            self._load()  # never push numbers that ignored what is stored
+        self._sync.sync()
+
+    def close(self) -> None:
+        """Push what is left and stop sharing (the orchestrator calls this on close)."""
+        if self._sync is not None:
+            self._sync.close()
 
     # what policies ask (see _policies.Env) -----------------------------------------------
     def signals(self, spec: ModelSpec, capability: str) -> Signals:
@@ -313,32 +341,62 @@ class AdaptiveRouter:
     def _slot(self, spec: ModelSpec) -> _Slot:
         if not self._loaded:
             self._load()
-        pool = InstancePool(
-            spec,
-            self.config.breaker,
-            self.rng,
-            self._health_changed,
-            self._limit_for(spec),
-            self.now(),
-        )
-        slot = self._slots[id(spec)] = _Slot(spec, pool)
+        with self.mutex:
+            pool = InstancePool(
+                spec,
+                self.config.breaker,
+                self.rng,
+                self._health_changed,
+                limiter=self._limiter_for(spec),
+            )
+            slot = self._slots[id(spec)] = _Slot(spec, pool)
+            if self._sync is not None:
+                self._sync.adopt_waiting(slot.key, pool)
         return slot
 
-    def _limit_for(self, spec: ModelSpec) -> RateLimit | None:
-        return self._limits.get(spec.key) or self._limits.get(spec.name)
+    def _limiter_for(self, spec: ModelSpec) -> TokenBucket | SharedBucket | None:
+        for name in (spec.key, spec.name):
+            limit = self._limits.get(name)
+            if limit is not None:
+                if self._sync is not None:
+                    return SharedBucket(f"rate:{name}", limit, self._sync.ask_tokens)
+                return TokenBucket(limit, self.now())
+        return None
 
     def _registry_changed(self) -> None:
         """Rebuild rankings; forget the instances of versions replaced or removed."""
-        self._tables.clear()
-        self._seen.clear()
-        self._by_model.clear()
-        self._revision = self.registry.revision
-        self._slots = {
-            k: slot for k, slot in self._slots.items() if self._spec(slot.key) is slot.spec
-        }
+        with self.mutex:
+            self._tables.clear()
+            self._seen.clear()
+            self._by_model.clear()
+            self._revision = self.registry.revision
+            self._slots = {
+                k: slot for k, slot in self._slots.items() if self._spec(slot.key) is slot.spec
+            }
 
     def _health_changed(self) -> None:
         self.epoch += 1
+        if self._sync is not None:
+            self._sync.breakers_changed()
+
+    # what the sync asks (under the mutex) --------------------------------------------------
+    def slots(self) -> Collection[_Slot]:
+        """The model versions called so far, with their instance pools."""
+        return self._slots.values()
+
+    def capability_of(self, model: str) -> str | None:
+        """The first capability of ``model`` (``name@version``), if it is registered."""
+        return self._capability_of(model)
+
+    def shared_changed(self, changed: list[Key], breakers: bool) -> None:
+        """Other processes changed these models' statistics (or some breakers): re-rank."""
+        if breakers:
+            self.epoch += 1
+        for model, capability in changed:
+            spec = self._spec(model)
+            refs = self._by_model.get(model)
+            if spec is not None and refs is not None:
+                self._rescore(refs, spec, capability, latency=True, other=True)
 
     def _spec(self, model: str) -> ModelSpec | None:
         name, _, version = model.partition("@")
@@ -353,18 +411,15 @@ class AdaptiveRouter:
 
     def _load(self) -> None:
         self._loaded = True
-        store = self._store
-        if store is None:
+        sync = self._sync
+        if sync is None:
             return
         try:
-            self.stats.load(store, self._capability_of)
-            self.bandit.load(store)
-            self.cascades.load(store)
+            sync.load()
         except PodiumError as exc:
             log.warning("routing state not loaded: %s", exc)
-        self._last_flush = self.now()
-        self._tables.clear()  # rankings made before the load did not know its statistics
-        self._seen.clear()
-        self._by_model.clear()
-        for slot in self._slots.values():
-            slot.stats.clear()
+        sync.start()
+        with self.mutex:
+            self._tables.clear()  # rankings made before the load did not know its statistics
+            self._seen.clear()
+            self._by_model.clear()

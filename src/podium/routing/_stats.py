@@ -4,28 +4,29 @@ Each :class:`ModelStats` counts calls and errors, tracks latency as an EWMA and 
 streaming log-bucketed histogram (p50/p95 within a few percent, constant memory), the cost
 spent, the recent availability and the quality feedback received.
 
-:class:`StatsBook` writes the entries that changed to store documents (kind
-``routing.stats``) at most once per ``flush_interval_s``, with a watermark. A new process
-loads the documents and then replays the calls the event log recorded after the watermark,
-so a restart keeps the statistics even when the last flush did not happen.
+:class:`StatsBook` shares them with every process on the same store (see
+:mod:`podium.routing._shared`): :meth:`StatsBook.cut` turns what changed since the last
+push into deltas (counts, cost, histogram buckets add up; the latency EWMA and the
+availability are blended batch by batch), and :meth:`StatsBook.apply` takes the shared
+totals back, keeping the calls made since the cut on top.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from podium.errors import PodiumError
-from podium.store import Store
+from podium.store import Delta, Store
 
 log = logging.getLogger("podium.routing")
 
 KIND = "routing.stats"
-WATERMARK = "__watermark__"
 REPLAY_RUNS = 200
+#: The numbers that add up across processes, in :class:`_Mark` order.
+_ADDITIVE = ("calls", "ok_calls", "errors", "cost", "feedback_n", "feedback_sum", "lat_sum")
+_AVAILABILITY_ALPHA = 0.1
 
 _GROWTH = 1.04
 _INV_LOG_GROWTH = 1.0 / math.log(_GROWTH)
@@ -90,6 +91,7 @@ class ModelStats:
         "feedback_n",
         "feedback_sum",
         "hist",
+        "lat_sum",
         "ok_calls",
     )
 
@@ -103,6 +105,7 @@ class ModelStats:
         self.availability = 1.0
         self.feedback_n = 0.0
         self.feedback_sum = 0.0
+        self.lat_sum = 0.0  # of answers' latencies: a batch's mean for the shared EWMA
 
     def record(self, ok: bool, latency_ms: float, cost: float, alpha: float) -> None:
         """One finished call (latency counts only for answers: failures are not speed)."""
@@ -119,6 +122,7 @@ class ModelStats:
             )
             hist.counts[bucket] = hist.counts.get(bucket, 0) + 1
             hist.total += 1
+            self.lat_sum += latency_ms
             self.cost += cost
             if self.availability != 1.0:
                 self.availability += 0.1 * (1.0 - self.availability)
@@ -137,6 +141,7 @@ class ModelStats:
             "availability": self.availability,
             "feedback_n": self.feedback_n,
             "feedback_sum": self.feedback_sum,
+            "lat_sum": self.lat_sum,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -167,6 +172,7 @@ class ModelStats:
         stats.availability = float(data.get("availability", 1.0))
         stats.feedback_n = float(data.get("feedback_n", 0.0))
         stats.feedback_sum = float(data.get("feedback_sum", 0.0))
+        stats.lat_sum = float(data.get("lat_sum", stats.ewma_ms * stats.ok_calls))
         return stats
 
 
@@ -180,6 +186,8 @@ class StatsBook:
         self.alpha = alpha
         self._entries: dict[Key, ModelStats] = {}
         self._dirty: set[Key] = set()
+        self._sent: dict[Key, _Mark] = {}  # what the store has of each entry (as last known)
+        self._shared: dict[Key, dict[str, float]] = {}  # the store's numbers, as last read
 
     def get(self, model: str, capability: str) -> ModelStats | None:
         return self._entries.get((model, capability))
@@ -217,43 +225,72 @@ class StatsBook:
     def __iter__(self) -> Iterator[tuple[Key, ModelStats]]:
         return iter(self._entries.items())
 
-    # persistence ---------------------------------------------------------------------------
+    # sharing -------------------------------------------------------------------------------
     @property
     def dirty(self) -> bool:
         return bool(self._dirty)
 
-    def flush(self, store: Store) -> None:
-        """Write the changed entries, then the watermark (the time they are complete up to)."""
-        if not self._dirty:
-            return
-        now = time.time()
+    def cut(self) -> tuple[list[Delta], dict[Key, _Mark]]:
+        """The deltas of every entry changed since the last push, and the marks they lead
+        to (:meth:`settle` them once pushed, :meth:`unsettle` if not)."""
         dirty, self._dirty = self._dirty, set()
-        try:
-            for key in dirty:
-                store.put_document(KIND, "|".join(key), self._entries[key].to_json())
-            store.put_document(KIND, WATERMARK, {"ts": now})
-        except PodiumError as exc:
-            self._dirty |= dirty
-            log.warning("routing statistics not saved (will retry): %s", exc)
+        deltas: list[Delta] = []
+        marks: dict[Key, _Mark] = {}
+        for key in dirty:
+            now = _Mark.of(self._entries[key])
+            deltas.extend(now.deltas("|".join(key), self._sent.get(key, _ZERO), self.alpha))
+            marks[key] = now
+        return deltas, marks
 
-    def load(self, store: Store, capability_of: Callable[[str], str | None]) -> None:
-        """Read the persisted entries, then replay the event log's calls after the watermark."""
-        documents = store.documents(KIND)
-        mark = documents.pop(WATERMARK, None)
-        for name, data in documents.items():
+    def settle(self, marks: dict[Key, _Mark]) -> None:
+        """The deltas from :meth:`cut` are in the store."""
+        self._sent.update(marks)
+
+    def unsettle(self, marks: dict[Key, _Mark]) -> None:
+        """The deltas from :meth:`cut` did not reach the store: cut them again next time."""
+        self._dirty.update(marks)
+
+    def apply(self, shared: dict[str, dict[str, float]]) -> list[Key]:
+        """Take the shared totals (only the numbers that changed need be given); the calls
+        made since the last cut stay on top. Returns the keys whose counts others changed."""
+        changed: list[Key] = []
+        for name, numbers in shared.items():
             model, _, capability = name.partition("|")
-            self._entries[(model, capability)] = ModelStats.from_json(data)
-        since = float(mark["ts"]) if mark else 0.0
-        self._replay(store, since, capability_of)
+            key = (model, capability)
+            known = self._shared.setdefault(key, {})
+            known.update(numbers)
+            base = _Mark.shared(known)
+            sent = self._sent.get(key)
+            if sent is not None and base.same(sent):
+                continue  # only what this process pushed: its own numbers are already these
+            stats = self.entry(model, capability)
+            sent = sent or _ZERO
+            mine = _Mark.of(stats)
+            changed.append(key)
+            base.install(stats, known, mine.minus(sent), self.alpha)
+            self._sent[key] = base
+            if not mine.same(sent):
+                self._dirty.add(key)
+        return changed
 
-    def _replay(
-        self, store: Store, since: float, capability_of: Callable[[str], str | None]
-    ) -> None:
+    def replay(
+        self,
+        store: Store,
+        since: float,
+        until: float,
+        capability_of: Callable[[str], str | None],
+    ) -> int:
+        """Count the calls the event log recorded after ``since`` and up to ``until`` (those
+        of a process that stopped before it pushed them); returns how many."""
+        counted = 0
         for run in store.runs(REPLAY_RUNS):
             if run.finished_at is not None and run.finished_at <= since:
                 continue
             for event in store.events(run.run_id):
-                if event.ts <= since or event.type not in ("step_succeeded", "attempt_failed"):
+                if not since < event.ts <= until or event.type not in (
+                    "step_succeeded",
+                    "attempt_failed",
+                ):
                     continue
                 data = event.data
                 model = data.get("model")
@@ -264,6 +301,83 @@ class StatsBook:
                     continue
                 if event.type == "attempt_failed":
                     self.record(model, capability, False, 0.0, 0.0)
+                    counted += 1
                 elif not data.get("cached") and "latency_ms" in data:
                     latency = float(data.get("latency_ms") or 0.0)
                     self.record(model, capability, True, latency, float(data.get("cost") or 0.0))
+                    counted += 1
+        return counted
+
+
+class _Mark:
+    """An entry's additive numbers at one moment (what was pushed, or is shared)."""
+
+    __slots__ = ("counts", "hist")
+
+    def __init__(self, counts: tuple[float, ...], hist: dict[int, int]) -> None:
+        self.counts = counts
+        self.hist = hist
+
+    @classmethod
+    def of(cls, stats: ModelStats) -> _Mark:
+        return cls(tuple(getattr(stats, f) for f in _ADDITIVE), dict(stats.hist.counts))
+
+    @classmethod
+    def shared(cls, numbers: dict[str, float]) -> _Mark:
+        hist = {int(n[2:]): int(v) for n, v in numbers.items() if n.startswith("h:") and v}
+        return cls(tuple(numbers.get(f, 0.0) for f in _ADDITIVE), hist)
+
+    def minus(self, other: _Mark) -> _Mark:
+        hist = {b: n - other.hist.get(b, 0) for b, n in self.hist.items()}
+        return _Mark(
+            tuple(a - b for a, b in zip(self.counts, other.counts, strict=True)),
+            {b: n for b, n in hist.items() if n},
+        )
+
+    def same(self, other: _Mark) -> bool:
+        """Equal, but for the rounding of sums added up in another order."""
+        return self.hist == other.hist and all(
+            abs(a - b) <= 1e-9 * max(1.0, abs(a))
+            for a, b in zip(self.counts, other.counts, strict=True)
+        )
+
+    def deltas(self, key: str, before: _Mark, alpha: float) -> list[Delta]:
+        """What changed since ``before``, as deltas of the store's counters for ``key``."""
+        out: list[Delta] = []
+        step = self.minus(before)
+        for name, value in zip(_ADDITIVE, step.counts, strict=True):
+            if value:
+                out.append(Delta(key, name, value))
+        out.extend(Delta(key, f"h:{b}", float(n)) for b, n in step.hist.items())
+        calls, ok = step.counts[0], step.counts[1]
+        if ok > 0:  # the batch's mean latency, weighted as that many calls of the EWMA
+            out.append(Delta(key, "ewma_ms", step.counts[6] / ok, 1.0 - (1.0 - alpha) ** ok))
+        if calls > 0:
+            share = 1.0 - (1.0 - _AVAILABILITY_ALPHA) ** calls
+            out.append(Delta(key, "availability", ok / calls, share))
+        return out
+
+    def install(
+        self, stats: ModelStats, numbers: dict[str, float], extra: _Mark, alpha: float
+    ) -> None:
+        """Make ``stats`` the shared numbers plus ``extra`` (the calls not pushed yet)."""
+        for name, value, more in zip(_ADDITIVE, self.counts, extra.counts, strict=True):
+            total = value + more
+            setattr(stats, name, int(total) if name in ("calls", "ok_calls", "errors") else total)
+        hist = dict(self.hist)
+        for bucket, n in extra.hist.items():
+            hist[bucket] = hist.get(bucket, 0) + n
+        stats.hist.counts = {b: n for b, n in hist.items() if n > 0}
+        stats.hist.total = sum(stats.hist.counts.values())
+        stats.ewma_ms = numbers.get("ewma_ms", stats.ewma_ms)
+        stats.availability = numbers.get("availability", stats.availability)
+        calls, ok = extra.counts[0], extra.counts[1]
+        if ok > 0:
+            mean = extra.counts[6] / ok
+            stats.ewma_ms += (1.0 - (1.0 - alpha) ** ok) * (mean - stats.ewma_ms)
+        if calls > 0:
+            share = 1.0 - (1.0 - _AVAILABILITY_ALPHA) ** calls
+            stats.availability += share * (ok / calls - stats.availability)
+
+
+_ZERO = _Mark((0.0,) * len(_ADDITIVE), {})

@@ -111,7 +111,7 @@ def create_app(
         problem = Problem(500, "Internal error", "the server could not complete the request")
         return problem_response(problem, request)
 
-    from podium.server import api, gateway, observability
+    from podium.server import api, console, gateway, observability
     from podium.server._health import router as health
 
     # the gateway's routes first: they are the hot path, and matching a request against
@@ -119,6 +119,7 @@ def create_app(
     app.include_router(gateway.router)
     app.include_router(health)
     app.include_router(api.router)
+    console.install(app)
     observability.install(app, state)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

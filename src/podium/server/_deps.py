@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 
-from podium._context import Caller
+from podium._context import ACTOR, Caller
 from podium.governance import Role
 from podium.server._auth import Principal, authenticate, bearer
 from podium.server._problems import Problem, not_found
+from podium.server._sessions import COOKIE, CSRF_HEADER
 from podium.server._state import ServerState, server_state
 
 #: Request headers passed on to model calls (never the key itself).
@@ -29,7 +30,11 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         state = server_state(request)
         token = bearer(request.headers.get("authorization"))
-        principal = authenticate(state.keys, token, role, public_read=state.config.public_read)
+        cookie = request.cookies.get(COOKIE) if token is None else None
+        if cookie is not None:
+            principal = session_principal(state, request, cookie, role)
+        else:
+            principal = authenticate(state.keys, token, role, public_read=state.config.public_read)
         wait = state.limiter.take(principal.name)
         if wait is not None:
             raise Problem(
@@ -40,10 +45,48 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         request.state.principal = principal
+        # what this request changes (models, keys) is audited as done by this principal
+        ACTOR.set(Caller(principal.name, principal.tenant))
         return principal
 
     dependency.__name__ = f"require_{role}"
     return dependency
+
+
+#: Methods that change nothing: a console session needs no CSRF token for them.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def session_principal(state: ServerState, request: Request, cookie: str, role: Role) -> Principal:
+    """The principal of a console session cookie, allowed ``role``. A request that changes
+    something must also carry the session's CSRF token (``X-CSRF-Token``)."""
+    session = state.sessions.find(cookie)
+    if session is None:
+        raise Problem(
+            401,
+            "Unauthorized",
+            "the console session has ended; sign in again",
+            kind="unauthorized",
+        )
+    if request.method not in SAFE_METHODS and not session.csrf_matches(
+        request.headers.get(CSRF_HEADER)
+    ):
+        raise Problem(
+            403,
+            "Forbidden",
+            "a request from a console session needs its X-CSRF-Token header",
+            kind="csrf",
+        )
+    key = session.key
+    principal = Principal(key.principal, key.role, key.tenant, key)
+    if not principal.may(role):
+        raise Problem(
+            403,
+            "Forbidden",
+            f"this needs the {role} role; the key has {key.role}",
+            kind="forbidden",
+        )
+    return principal
 
 
 Viewer = Depends(require(Role.VIEWER))

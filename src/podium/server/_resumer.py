@@ -19,7 +19,11 @@ SERVER = Caller(principal="server")
 
 class Resumer:
     """Looks for ``running`` runs that no live process holds (their lease lapsed, their
-    process is gone, or a server suspended them) and resumes each in the background."""
+    process is gone, or a server suspended them) and resumes each in the background.
+
+    The lease is the one workers use (:func:`~podium.engine._control.live_owner`, and the
+    claim's compare-and-set decides between a server and a worker); runs submitted to a
+    queue are left to the workers of that queue, which honour its bindings."""
 
     def __init__(self, tasks: RunTasks, every_s: float, *, batch: int = 500) -> None:
         self.tasks = tasks
@@ -35,6 +39,8 @@ class Resumer:
             return taken
         for record in orchestrator.runs(self.batch, where=RunFilter(status="running")):
             run_id = record.run_id
+            if record.queue is not None:
+                continue  # a submitted run: the workers of its queue take it over
             if self.tasks.get(run_id) is not None or live_owner(record, run_id) is not None:
                 continue
             self.tasks.spawn(run_id, "server", self._resume(run_id))

@@ -11,6 +11,7 @@ from podium.governance import KeyRing
 from podium.server._background import RunTasks
 from podium.server._config import ServerConfig
 from podium.server._ratelimit import RateLimiter
+from podium.server._sessions import SessionBook
 
 
 @dataclass
@@ -23,6 +24,10 @@ class ServerState:
     tasks: RunTasks
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     ready: bool = False
+    sessions: SessionBook = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = SessionBook(self.orchestrator.store, self.keys)
 
 
 def server_state(request: Request) -> ServerState:

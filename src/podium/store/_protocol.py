@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from podium._types import JSONObject
+
+if TYPE_CHECKING:
+    from podium.store._audit import AuditNote, AuditRecord
+    from podium.store._budget import BudgetHold, Reservation
+    from podium.store._usage import UsageQuery, UsageRow
 
 
 @dataclass(slots=True)
@@ -48,9 +53,11 @@ class RunRecord:
     principal: str | None = None
     tenant: str | None = None
     caller: JSONObject = field(default_factory=dict)
+    queue: str | None = None
+    """The queue a submitted run waits in for a worker (``None``: not submitted)."""
 
     def to_json(self) -> JSONObject:
-        return {
+        data: JSONObject = {
             "run_id": self.run_id,
             "workflow": self.workflow,
             "status": self.status,
@@ -59,6 +66,9 @@ class RunRecord:
             "cost": self.cost,
             "error": self.error,
         }
+        if self.queue is not None:
+            data["queue"] = self.queue
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,27 @@ class RunBrief:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A queued run a worker took with :meth:`Store.claim_next`, and the claim it holds
+    (pass it as ``fence`` to every write)."""
+
+    run_id: str
+    claim: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """Which queued runs a worker may take: those of ``queues`` that are ``pending``, and
+    those ``running`` whose lease lapsed (no heartbeat for ``lease_s`` seconds, or released
+    by a process that stopped) or whose owner is one of ``dead_owners`` (processes known
+    to be gone, such as a killed worker on this host)."""
+
+    queues: tuple[str, ...]
+    lease_s: float
+    dead_owners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of :meth:`Store.decide`: recorded, or why not."""
 
@@ -108,6 +139,28 @@ class Quarantined:
     event: Event
     reason: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A change to one shared counter (see :meth:`Store.add_counters`): ``value`` is added,
+    or, with ``blend``, the counter moves that share of the way toward ``value`` (a mean
+    merged batch by batch; ``blend=1`` sets it). A counter not there yet starts at ``value``.
+    """
+
+    key: str
+    name: str
+    value: float
+    blend: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """What :meth:`Store.take_tokens` gave: ``granted`` tokens, and when fewer than asked,
+    how long until the bucket holds a whole one again."""
+
+    granted: int
+    wait_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -128,9 +181,14 @@ class Store(Protocol):
     claim it holds as ``fence`` to :meth:`append` and :meth:`heartbeat`: once another
     process has claimed the run (a forced resume, a cancel), the old holder's writes are
     refused with :class:`~podium.errors.LeaseLostError` and nothing of them is stored.
+
+    With ``audited`` set, every write the audit log covers (run events, registry changes,
+    decisions, documents written with an ``audit`` note) appends its hash-chained records
+    in the same transaction.
     """
 
     durable: bool
+    audited: bool
 
     # registry
     def put_model(self, record: ModelRecord) -> None: ...
@@ -157,6 +215,16 @@ class Store(Protocol):
         """Refresh the holder's heartbeat; ``False`` if the run was claimed by another."""
         ...
 
+    def claim_next(self, owner: str, spec: QueueSpec, *, now: float, limit: int = 1) -> list[Claim]:
+        """Take up to ``limit`` queued runs for ``owner``, oldest first, atomically: two
+        workers asking at once never get the same run. Each taken run is ``running``, held
+        by ``owner`` with a fresh heartbeat and a raised claim."""
+        ...
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        """Per queue: how many submitted runs are ``pending``, ``running`` and ``waiting``."""
+        ...
+
     def run_brief(self, run_id: str) -> RunBrief | None: ...
     def decide(self, run_id: str, step: str, decision: JSONObject, ts: float) -> Decision:
         """Record the one decision of a waiting step (and its ``approval_decided`` event),
@@ -181,13 +249,62 @@ class Store(Protocol):
     def update_run(self, run_id: str, update: dict[str, Any]) -> None: ...
 
     # documents: small JSON records other layers keep (routing stats, plan templates, ...)
-    def put_document(self, kind: str, key: str, value: JSONObject) -> None: ...
+    def put_document(
+        self, kind: str, key: str, value: JSONObject, *, audit: AuditNote | None = None
+    ) -> None: ...
     def get_document(self, kind: str, key: str) -> JSONObject | None: ...
     def documents(self, kind: str) -> dict[str, JSONObject]: ...
     def delete_document(self, kind: str, key: str) -> None: ...
 
+    # shared live state: numbers that several processes change at once
+    def add_counters(self, changes: Mapping[str, Sequence[Delta]]) -> None:
+        """Apply the deltas of every kind in one transaction: concurrent writers' deltas all
+        count (none is lost to another's write)."""
+        ...
+
+    def counters(
+        self, kind: str, *, since: float = 0.0
+    ) -> tuple[dict[str, dict[str, float]], float]:
+        """The counters of ``kind`` changed after ``since`` (the database's clock), as
+        ``{key: {name: value}}``, and the database's clock when read (for the next ``since``,
+        less a margin for transactions still committing)."""
+        ...
+
+    def delete_counters(self, kind: str, keys: Sequence[str]) -> None:
+        """Remove every counter of these keys."""
+        ...
+
+    def take_tokens(self, key: str, want: int, per_s: float, burst: float) -> Tokens:
+        """Take up to ``want`` whole tokens from the bucket ``key`` (refilled at ``per_s`` a
+        second, holding at most ``burst``) in one atomic step shared by every process."""
+        ...
+
     # cache
     def cache_get(self, key: str) -> JSONObject | None: ...
     def cache_put(self, key: str, value: JSONObject) -> None: ...
+
+    # audit log, budgets and usage
+    def audit(self, notes: Sequence[AuditNote]) -> None:
+        """Append records that no other write carries, in their own transaction."""
+        ...
+
+    def audit_head(self) -> tuple[int, str] | None: ...
+    def audit_records(
+        self,
+        *,
+        after: int = 0,
+        since: float | None = None,
+        tenant: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[AuditRecord]: ...
+    def usage(self, query: UsageQuery) -> list[UsageRow]: ...
+    def reserve(self, holds: Sequence[BudgetHold], now: float | None = None) -> Reservation:
+        """Hold each budget's share of a call, all or none, atomically."""
+        ...
+
+    def settle(
+        self, holds: Sequence[BudgetHold], cost: float | None, now: float | None = None
+    ) -> None: ...
+    def budget_spent(self, key: str) -> tuple[float, int]: ...
 
     def close(self) -> None: ...

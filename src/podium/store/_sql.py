@@ -14,18 +14,27 @@ from sqlalchemy import Connection, create_engine, event, func, literal, select, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from podium._context import current_actor
 from podium._types import JSONObject
 from podium.errors import DatabaseFileError, LeaseLostError, StoreError
+from podium.store._audit import AuditNote, digest
+from podium.store._audit_sql import AuditedSql
 from podium.store._json import dumps as _dumps
+from podium.store._live import LiveSql, SharedState
+from podium.store._migrate import upgrade
+from podium.store._pg import PgWriter
 from podium.store._protocol import (
+    Claim,
     Decision,
     Event,
     ModelRecord,
     Quarantined,
+    QueueSpec,
     RunBrief,
     RunFilter,
     RunRecord,
 )
+from podium.store._sql_queue import claim_statements, counts_of, queue_counts_statement
 from podium.store._sqlite import SqliteWriter
 from podium.store._tables import (
     JSON_COLUMNS,
@@ -36,7 +45,6 @@ from podium.store._tables import (
     decisions_table,
     documents_table,
     events_table,
-    metadata,
     models_table,
     quarantine_table,
     runs_table,
@@ -52,18 +60,21 @@ def reason(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-class SqlStore:
+class SqlStore(AuditedSql, SharedState):
     """Durable store. Each :meth:`append` is one transaction (a group commit of its events).
 
     On SQLite, ``synchronous`` is the commit guarantee: ``NORMAL`` (the default, in WAL
     mode) survives a crash of the process but may lose the last commits in a power cut;
-    ``FULL`` survives both, at the cost of an fsync per commit.
+    ``FULL`` survives both, at the cost of an fsync per commit. With ``audit`` (the
+    default) every write that the audit log covers carries its records in its transaction.
     """
 
     durable = True
 
-    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, *, synchronous: str = "NORMAL", audit: bool = True) -> None:
         self.url = url
+        self.audited = audit
+        self._run_info = {}
         self._sqlite = url.startswith("sqlite")
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS:
@@ -94,17 +105,33 @@ class SqlStore:
                     cursor.close()
 
                 event.listen(self._engine, "connect", pragmas)
-            _create_schema(self._engine)
+            where = str(self._path) if self._path is not None else self._safe_url()
+            upgrade(self._engine, where)
             self._conn: Connection = self._engine.connect()
-        except SQLAlchemyError as exc:
+            dialect = self._engine.dialect
+            self._live = LiveSql(dialect.name) if dialect.name in ("sqlite", "postgresql") else None
+            self._lock = threading.Lock()
+            self._fast = (
+                SqliteWriter(self._conn, self._lock, self._chain_raw) if self._sqlite else None
+            )
+            self._pg = (
+                PgWriter(self._engine, self._lock)
+                if dialect.name == "postgresql" and dialect.driver == "psycopg"
+                else None
+            )
+        except BaseException as exc:
+            if hasattr(self, "_conn"):
+                self._conn.close()
+            if hasattr(self, "_engine"):
+                self._engine.dispose()  # nothing left open by a store that did not open
+            if not isinstance(exc, SQLAlchemyError):
+                raise
             if self._path is not None and isinstance(getattr(exc, "orig", None), sqlite3.Error):
                 raise DatabaseFileError(
                     f"cannot use this file as a Podium database: {reason(exc)}",
                     file=str(self._path),
                 ) from None
             raise StoreError(f"cannot open database {self._safe_url()}: {reason(exc)}") from None
-        self._lock = threading.Lock()
-        self._fast = SqliteWriter(self._conn, self._lock) if self._sqlite else None
 
     def _safe_url(self) -> str:
         return (
@@ -113,11 +140,14 @@ class SqlStore:
             else self.url.split("@")[-1]
         )
 
-    def _write(self, *statements: Any) -> list[Any]:
-        """Run statements in one transaction; returns each one's row count."""
+    def _write(self, *statements: Any, notes: Sequence[AuditNote] = ()) -> list[Any]:
+        """Run statements (and append audit ``notes``) in one transaction; returns each
+        statement's row count."""
         with self._lock:
             try:
                 counts = [self._conn.execute(stmt, params).rowcount for stmt, params in statements]
+                if notes and self.audited:
+                    self._chain_sa(self._conn, notes)
                 self._conn.commit()
                 return counts
             except SQLAlchemyError as exc:
@@ -150,13 +180,25 @@ class SqlStore:
 
     # registry -------------------------------------------------------------------------------
     def put_model(self, record: ModelRecord) -> None:
+        spec = _dumps(record.spec)
         values = {
             "name": record.name,
             "version": record.version,
-            "spec": _dumps(record.spec),
+            "spec": spec,
             "registered_at": record.registered_at,
         }
-        self._write((self._upsert(models_table, values, ["name", "version"]), None))
+        notes = self._model_notes(record, spec) if self.audited else []
+        self._write((self._upsert(models_table, values, ["name", "version"]), None), notes=notes)
+
+    def _model_notes(self, record: ModelRecord, spec: str) -> list[AuditNote]:
+        """A registry change's record: a new version, or a changed one (none if unchanged)."""
+        t = models_table
+        rows = self._read(
+            select(t.c.spec).where(t.c.name == record.name, t.c.version == record.version)
+        )
+        if rows and rows[0].spec == spec:
+            return []
+        return [model_note(record, changed=bool(rows))]
 
     def models(self) -> list[ModelRecord]:
         rows = self._read(select(models_table).order_by(models_table.c.registered_at))
@@ -190,9 +232,15 @@ class SqlStore:
             "principal": run.principal,
             "tenant": run.tenant,
             "caller": _dumps(run.caller) if run.caller else None,
+            "queue": run.queue,
         }
+        self._remember_run(run)
+        notes = self._run_notes(run.run_id, events)
         if self._fast is not None:
-            self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events])
+            self._fast.create_run(row, [self._event_tuple(run.run_id, e) for e in events], notes)
+            return
+        if self._pg is not None:
+            self._pg.create_run(row, [self._event_tuple(run.run_id, e) for e in events], notes)
             return
         statements: list[Any] = [(runs_table.insert(), row)]
         if events:
@@ -200,7 +248,7 @@ class SqlStore:
                 (events_table.insert(), [self._event_row(run.run_id, e) for e in events])
             )
         try:
-            self._write(*statements)
+            self._write(*statements, notes=notes)
         except IntegrityError:
             raise StoreError(f"a run with id '{run.run_id}' already exists") from None
 
@@ -229,9 +277,15 @@ class SqlStore:
         for column in update or ():
             if column not in runs_table.c:
                 raise StoreError(f"no run column '{column}'")
+        notes = self._run_notes(run_id, events)
         if self._fast is not None:
             tuples = [self._event_tuple(run_id, e) for e in events]
-            self._fast.append(run_id, tuples, _encode_update(update), fence)
+            self._fast.append(run_id, tuples, _encode_update(update), fence, notes)
+            return list(events)
+        if self._pg is not None:
+            if events or update or fence is not None:
+                tuples = [self._event_tuple(run_id, e) for e in events]
+                self._pg.append(run_id, tuples, _encode_update(update), fence, notes)
             return list(events)
         values = _encode_update(update) or {}
         rows = [self._event_row(run_id, e) for e in events]
@@ -254,6 +308,8 @@ class SqlStore:
                     self._conn.execute(_run_where(run_id).values(**values))
                 if rows:
                     self._conn.execute(events_table.insert(), rows)
+                if notes:
+                    self._chain_sa(self._conn, notes)
                 self._conn.commit()
             except SQLAlchemyError as exc:
                 self._conn.rollback()
@@ -261,6 +317,8 @@ class SqlStore:
         return list(events)
 
     def claim_run(self, run_id: str, owner: str, *, expected: int, now: float) -> int | None:
+        if self._pg is not None:
+            return self._pg.claim(run_id, owner, expected, now)
         claimed = expected + 1
         stmt = (
             _run_where(run_id)
@@ -272,6 +330,8 @@ class SqlStore:
         return claimed if count == 1 else None
 
     def heartbeat(self, run_id: str, *, fence: int, now: float) -> bool:
+        if self._pg is not None:
+            return self._pg.heartbeat(run_id, fence, now)
         stmt = (
             _run_where(run_id)
             .where(func.coalesce(runs_table.c.claim, 0) == fence)
@@ -279,6 +339,22 @@ class SqlStore:
         )
         [count] = self._write((stmt, None))
         return bool(count == 1)
+
+    def claim_next(self, owner: str, spec: QueueSpec, *, now: float, limit: int = 1) -> list[Claim]:
+        probe, stmt = claim_statements(spec, owner, now=now, limit=limit, sqlite=self._sqlite)
+        if not self._read(probe):  # an idle worker's poll takes no write lock
+            return []
+        with self._lock:
+            try:
+                rows = self._conn.execute(stmt).all()
+                self._conn.commit()
+            except SQLAlchemyError as exc:
+                self._conn.rollback()
+                raise StoreError(f"database write failed: {reason(exc)}") from None
+        return [Claim(r.run_id, int(r.claim)) for r in rows]
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        return counts_of(self._read(queue_counts_statement()))
 
     def update_run(self, run_id: str, update: dict[str, Any]) -> None:
         self._write((_run_where(run_id).values(**(_encode_update(update) or {})), None))
@@ -288,14 +364,18 @@ class SqlStore:
         return self._run_record(rows[0]) if rows else None
 
     def run_brief(self, run_id: str) -> RunBrief | None:
-        t = runs_table
-        rows = self._read(
-            select(t.c.status, t.c.owner, t.c.heartbeat, t.c.claim).where(t.c.run_id == run_id)
-        )
-        if not rows:
+        if self._pg is not None:
+            found = self._pg.brief(run_id)
+        else:
+            t = runs_table
+            rows = self._read(
+                select(t.c.status, t.c.owner, t.c.heartbeat, t.c.claim).where(t.c.run_id == run_id)
+            )
+            found = tuple(rows[0]) if rows else None
+        if found is None:
             return None
-        r = rows[0]
-        return RunBrief(r.status, r.owner, r.heartbeat, r.claim or 0)
+        status, owner, heartbeat, claim = found
+        return RunBrief(status, owner, heartbeat, claim or 0)
 
     def runs(self, limit: int = 50, *, where: RunFilter | None = None) -> list[RunRecord]:
         t = runs_table
@@ -332,6 +412,7 @@ class SqlStore:
             principal=r.principal,
             tenant=r.tenant,
             caller=json.loads(r.caller) if r.caller else {},
+            queue=r.queue,
         )
 
     def events(self, run_id: str, *, after: int = 0) -> list[Event]:
@@ -355,12 +436,16 @@ class SqlStore:
                 open_run
             ),
         )
-        event_row = self._event_row(run_id, Event("approval_decided", step, decision, ts))
+        decided = Event("approval_decided", step, decision, ts)
+        event_row = self._event_row(run_id, decided)
+        notes = self._run_notes(run_id, [decided])
         with self._lock:
             try:
                 inserted = len(self._conn.execute(guarded.returning(decisions_table.c.step)).all())
                 if inserted == 1:
                     self._conn.execute(events_table.insert(), event_row)
+                    if notes:
+                        self._chain_sa(self._conn, notes)
                 self._conn.commit()
             except IntegrityError:
                 self._conn.rollback()
@@ -400,7 +485,15 @@ class SqlStore:
                 literal(time.time()),
             ).where(*chosen),
         )
-        counts = self._write((copy, None), (e.delete().where(*chosen), None))
+        note = AuditNote(
+            "run.repaired",
+            time.time(),
+            {"events": sorted(seqs), "reason": reason_text},
+            subject=run_id,
+            principal=current_actor().principal,
+            run_id=run_id,
+        )
+        counts = self._write((copy, None), (e.delete().where(*chosen), None), notes=[note])
         return int(counts[1])
 
     def quarantined(self, run_id: str) -> list[Quarantined]:
@@ -414,9 +507,12 @@ class SqlStore:
         ]
 
     # documents -------------------------------------------------------------------------------
-    def put_document(self, kind: str, key: str, value: JSONObject) -> None:
+    def put_document(
+        self, kind: str, key: str, value: JSONObject, *, audit: AuditNote | None = None
+    ) -> None:
         values = {"kind": kind, "key": key, "value": _dumps(value), "updated_at": time.time()}
-        self._write((self._upsert(documents_table, values, ["kind", "key"]), None))
+        notes = [audit] if audit is not None else []
+        self._write((self._upsert(documents_table, values, ["kind", "key"]), None), notes=notes)
 
     def get_document(self, kind: str, key: str) -> JSONObject | None:
         t = documents_table
@@ -443,9 +539,24 @@ class SqlStore:
         )
 
     def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
         with self._lock:
             self._conn.close()
             self._engine.dispose()
+
+
+def model_note(record: ModelRecord, *, changed: bool) -> AuditNote:
+    """The audit note of a model version registered (or registered again, changed)."""
+    actor = current_actor()
+    return AuditNote(
+        "model.changed" if changed else "model.registered",
+        record.registered_at,
+        {"spec_sha256": digest(record.spec), "status": record.spec.get("status")},
+        subject=f"{record.name}@{record.version}",
+        principal=actor.principal,
+        tenant=actor.tenant,
+    )
 
 
 def _run_where(run_id: str) -> Any:
@@ -467,35 +578,3 @@ def _empty_and_settled(path: Path) -> bool:
     except OSError:
         return False
     return info.st_size == 0 and time.time() - info.st_mtime > 2.0
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables and columns. Two processes opening a new store at once may
-    race to create a table: the loser finds it made and goes on."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    for attempt in range(5):
-        try:
-            metadata.create_all(engine)
-            _add_missing_columns(engine)
-            return
-        except (OperationalError, ProgrammingError, IntegrityError) as exc:
-            text = reason(exc).lower()
-            racing = "already exists" in text or "duplicate" in text or "locked" in text
-            if attempt == 4 or not racing:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Add columns a newer Podium defines to tables an older one created (nullable only)."""
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))

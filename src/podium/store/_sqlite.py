@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
 from podium.errors import LeaseLostError, StoreError
+from podium.store._audit import AuditNote
+
+#: Appends audit notes inside the open transaction (after its first write).
+Chain = Callable[[sqlite3.Connection, Sequence[AuditNote]], None]
 
 _INSERT_EVENT = "INSERT INTO podium_events (run_id, ts, type, step, data) VALUES (?, ?, ?, ?, ?)"
 # Fenced writes: whether the run's claim is still the writer's. The run's own row is not
@@ -18,18 +22,25 @@ _HOLDS = "SELECT 1 FROM podium_runs WHERE run_id = ? AND COALESCE(claim, 0) = ?"
 
 
 class SqliteWriter:
-    """Writes a run's rows and events through the raw ``sqlite3`` connection under ``lock``."""
+    """Writes a run's rows and events through the raw ``sqlite3`` connection under ``lock``,
+    with their audit records (``chain``) in the same transaction."""
 
-    def __init__(self, conn: Connection, lock: threading.Lock) -> None:
+    def __init__(self, conn: Connection, lock: threading.Lock, chain: Chain) -> None:
         self._conn = conn
         self._lock = lock
+        self._chain = chain
 
     def _raw(self) -> sqlite3.Connection:
         raw = self._conn.connection.driver_connection
         assert isinstance(raw, sqlite3.Connection)
         return raw
 
-    def create_run(self, row: dict[str, Any], events: Sequence[tuple[Any, ...]]) -> None:
+    def create_run(
+        self,
+        row: dict[str, Any],
+        events: Sequence[tuple[Any, ...]],
+        notes: Sequence[AuditNote] = (),
+    ) -> None:
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._lock:
@@ -41,6 +52,8 @@ class SqliteWriter:
                 )
                 if events:
                     raw.executemany(_INSERT_EVENT, events)
+                if notes:
+                    self._chain(raw, notes)
                 raw.commit()
             except sqlite3.IntegrityError:
                 raw.rollback()
@@ -55,6 +68,7 @@ class SqliteWriter:
         events: Sequence[tuple[Any, ...]],
         update: dict[str, Any] | None,
         fence: int | None,
+        notes: Sequence[AuditNote] = (),
     ) -> None:
         """Events and run-row changes in one transaction; with ``fence``, only while the run's
         claim is still ``fence`` (else nothing is written and :class:`LeaseLostError` raised)."""
@@ -82,6 +96,19 @@ class SqliteWriter:
                     and raw.execute(_HOLDS, (run_id, fence)).fetchone() is None
                 ):
                     self._lost(raw, run_id)
+                if notes:
+                    self._chain(raw, notes)
+                raw.commit()
+            except sqlite3.Error as exc:
+                raw.rollback()
+                raise StoreError(f"database write failed: {exc}") from None
+
+    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``sql`` once per row, all in one transaction."""
+        with self._lock:
+            raw = self._raw()
+            try:
+                raw.executemany(sql, rows)
                 raw.commit()
             except sqlite3.Error as exc:
                 raw.rollback()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -41,6 +41,9 @@ runs_table = Table(
     Column("principal", String(200)),
     Column("tenant", String(64), index=True),
     Column("caller", Text),  # JSON: headers and trace ids of the request that started it
+    # The queue a submitted run waits in for a worker (NULL: driven by the process that
+    # started it, never taken by a worker).
+    Column("queue", String(64), index=True),
 )
 events_table = Table(
     "podium_events",
@@ -84,6 +87,28 @@ documents_table = Table(
     Column("kind", String(64), primary_key=True),
     Column("key", String(400), primary_key=True),
     Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+# Live state shared by every process on the database (routing statistics, bandit posteriors,
+# breaker states): each row is one number, changed by atomic deltas (see Store.add_counters).
+counters_table = Table(
+    "podium_counters",
+    metadata,
+    Column("kind", String(64), primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("blend", Float),  # how the last change was merged (null: added)
+    Column("updated_at", Float, nullable=False),
+    Index("ix_podium_counters_kind_updated_at", "kind", "updated_at"),
+)
+# Token buckets shared by every process (rate limits): see Store.take_tokens.
+buckets_table = Table(
+    "podium_buckets",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("granted", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
 

@@ -1,45 +1,40 @@
-"""One conformance suite for every Store backend: MemoryStore and SqlStore (SQLite)."""
+"""One conformance suite for every Store backend: memory, SQLite and PostgreSQL (a real
+server, a schema of its own per test)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pgtest import fresh_schema
 from podium.errors import StoreError
-from podium.store import Event, MemoryStore, ModelRecord, RunRecord, SqlStore, Store, open_store
-
-POSTGRES_URL = os.environ.get("PODIUM_TEST_POSTGRES_URL")
-
-
-def _postgres() -> Store:
-    """A fresh store on the PostgreSQL server named by $PODIUM_TEST_POSTGRES_URL."""
-    if not POSTGRES_URL:
-        if os.environ.get("CI") == "true":
-            raise AssertionError("CI must set PODIUM_TEST_POSTGRES_URL (a PostgreSQL server)")
-        pytest.skip("PODIUM_TEST_POSTGRES_URL is not set")
-    from sqlalchemy import create_engine
-
-    from podium.store._tables import metadata
-
-    engine = create_engine(POSTGRES_URL)
-    metadata.drop_all(engine)
-    engine.dispose()
-    return SqlStore(POSTGRES_URL)
+from podium.store import (
+    Delta,
+    Event,
+    MemoryStore,
+    ModelRecord,
+    RunRecord,
+    SqlStore,
+    Store,
+    open_store,
+)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    backend: Store
-    if request.param == "memory":
-        backend = MemoryStore()
-    elif request.param == "sqlite":
-        backend = SqlStore(f"sqlite:///{tmp_path}/p.db")
-    else:
-        backend = _postgres()
+    if request.param == "postgresql":
+        with fresh_schema("conf") as url:
+            backend = SqlStore(url)
+            try:
+                yield backend
+            finally:
+                backend.close()
+        return
+    backend = MemoryStore() if request.param == "memory" else SqlStore(f"sqlite:///{tmp_path}/p.db")
     try:
         yield backend
     finally:
@@ -417,3 +412,76 @@ def test_pre_encoded_event_data_is_stored_as_given(store: Store) -> None:
     store.create_run(run("r1", 1.0), [])
     store.append("r1", [Event("step_succeeded", "a", {"output": 1}, 1.0, raw='{"output":1}')])
     assert store.events("r1")[0].data == {"output": 1}
+
+
+# --------------------------------------------------------------------------- shared live state
+
+
+def test_counters_add_blend_and_set(store: Store) -> None:
+    assert store.counters("stats")[0] == {}
+    store.add_counters({"stats": [Delta("a|x", "calls", 2.0), Delta("a|x", "ewma", 10.0, 0.5)]})
+    store.add_counters(
+        {
+            "stats": [
+                Delta("a|x", "calls", 3.0),
+                Delta("a|x", "ewma", 20.0, 0.5),  # halfway from 10 to 20
+                Delta("a|x", "state", 7.0, 1.0),  # blend 1: set
+                Delta("b|x", "calls", 1.0),
+            ],
+            "other": [Delta("a|x", "calls", 100.0)],
+        }
+    )
+    store.add_counters({"stats": []})
+    found, _ = store.counters("stats")
+    assert found == {"a|x": {"calls": 5.0, "ewma": 15.0, "state": 7.0}, "b|x": {"calls": 1.0}}
+    assert store.counters("other")[0] == {"a|x": {"calls": 100.0}}
+
+
+def test_counters_read_since_a_time(store: Store) -> None:
+    store.add_counters({"stats": [Delta("a", "calls", 1.0), Delta("b", "calls", 1.0)]})
+    _, clock = store.counters("stats")
+    assert store.counters("stats", since=clock)[0] == {}
+    time.sleep(0.01)  # SQLite's clock counts milliseconds
+    store.add_counters({"stats": [Delta("b", "calls", 1.0)]})
+    changed, later = store.counters("stats", since=clock)
+    assert changed == {"b": {"calls": 2.0}} and later >= clock
+    assert set(store.counters("stats", since=0.0)[0]) == {"a", "b"}
+
+
+def test_take_tokens_from_a_bucket(store: Store) -> None:
+    first = store.take_tokens("model:a", 3, per_s=20.0, burst=5.0)
+    assert first.granted == 3 and first.wait_s == 0.0
+    second = store.take_tokens("model:a", 10, per_s=20.0, burst=5.0)
+    assert 2 <= second.granted <= 3  # what was left (and a little refill)
+    empty = store.take_tokens("model:a", 1, per_s=20.0, burst=5.0)
+    if empty.granted == 0:
+        assert 0.0 < empty.wait_s <= 0.05  # one token takes 1/20 s
+    assert store.take_tokens("model:b", 1, per_s=20.0, burst=5.0).granted == 1  # its own
+    time.sleep(0.3)  # refills 6 tokens, but the bucket holds 5
+    assert store.take_tokens("model:a", 10, per_s=20.0, burst=5.0).granted == 5
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [(None, None), (0.5, None), (None, 0.25), (0.5, 0.25), (1.0, 0.3)],
+    ids=["add-add", "blend-add", "add-blend", "blend-blend", "set-blend"],
+)
+def test_two_changes_of_one_counter_in_one_call(
+    store: Store, pair: tuple[float | None, float | None]
+) -> None:
+    first, then = Delta("k", "n", 8.0, pair[0]), Delta("k", "n", 2.0, pair[1])
+    store.add_counters({"a": [Delta("k", "n", 4)], "b": [Delta("k", "n", 4.0)]})  # an int too
+    store.add_counters({"a": [first, then]})  # together...
+    store.add_counters({"b": [first]})  # ...as one after the other
+    store.add_counters({"b": [then]})
+    together = store.counters("a")[0]["k"]["n"]
+    assert together == pytest.approx(store.counters("b")[0]["k"]["n"])
+
+
+def test_delete_counters(store: Store) -> None:
+    store.add_counters({"s": [Delta("a", "x", 1.0), Delta("a", "y", 2.0), Delta("b", "x", 3.0)]})
+    store.add_counters({"t": [Delta("a", "x", 4.0)]})
+    store.delete_counters("s", ["a", "missing"])
+    store.delete_counters("s", [])
+    assert store.counters("s")[0] == {"b": {"x": 3.0}}
+    assert store.counters("t")[0] == {"a": {"x": 4.0}}

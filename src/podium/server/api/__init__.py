@@ -12,12 +12,17 @@ from podium.server.api._router import router
 _PARTS = {
     "_runs": "runs",
     "_events": "runs",
+    "_run_graph": "runs",
     "_approvals": "approvals",
     "_models": "models",
     "_workflows": "workflows",
+    "_drafts": "workflows",
+    "_catalog": "capabilities",
     "_plans": "plans",
     "_stats": "stats",
+    "_overview": "stats",
     "_keys": "keys",
+    "_audit": "governance",
 }
 for _part in _PARTS:
     import_module(f"{__name__}.{_part}")

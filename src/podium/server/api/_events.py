@@ -72,9 +72,8 @@ async def stream(
     while True:
         events = store.events(run_id, after=last)
         if events:
-            for event in events:
-                yield frame(event)
-                last = event.seq
+            yield b"".join(map(frame, events))  # one write per read, not one per event
+            last = events[-1].seq
             pause = poll_min_s
             quiet_since = time.monotonic()
         if not events or events[-1].type in _ENDINGS:

@@ -62,12 +62,22 @@ class VersionInfo(BaseModel):
     status: str
 
 
+class ModelUse(BaseModel):
+    """The newest version's calls in flight now: in this server and in live workers."""
+
+    in_flight: int
+    limit: int | None = None
+    waiting: int = 0
+    by_worker: dict[str, int] = {}
+
+
 class ModelDetail(BaseModel):
     """A model: its newest usable version and every version you see."""
 
     name: str
     latest: ModelSpec
     versions: list[VersionInfo]
+    use: ModelUse | None = None
 
 
 def sees(principal: Principal, spec: ModelSpec) -> bool:
@@ -186,7 +196,17 @@ async def get_model(request: Request, name: str, principal: Principal = Viewer) 
         "name": name,
         "latest": shown(principal, latest),
         "versions": [{"version": s.version, "status": s.status} for s in versions],
+        "use": _use(request, latest),
     }
+
+
+def _use(request: Request, spec: ModelSpec) -> dict[str, Any]:
+    from podium.engine._control import LEASE_S
+    from podium.worker import use_of
+
+    orch = server_state(request).orchestrator
+    local = orch.caller.admission.usage().get(spec.key)
+    return use_of(orch.store, spec, local, LEASE_S)
 
 
 def _exact(request: Request, principal: Principal, name: str, version: str) -> ModelSpec:

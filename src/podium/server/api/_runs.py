@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import replace
 from typing import Annotated, Any
 
 import orjson
@@ -20,6 +21,7 @@ from podium.server._problems import Problem, not_found
 from podium.server._state import ServerState, server_state
 from podium.server.api._common import Strict, invalid, problems, wait_for
 from podium.server.api._documents import refuse_files
+from podium.server.api._queued import submit_queued
 from podium.server.api._router import router
 from podium.server.api._schemas import (
     RunDetail,
@@ -68,6 +70,11 @@ class RunRequest(Strict):
     version: int | None = Field(default=None, ge=1, le=2**31)
     inputs: dict[str, Any] = Field(default_factory=dict)
     wait: bool = Field(default=False, description="Answer when the run ends (or waits)")
+    queue: bool | str | None = Field(
+        default=None,
+        description="Queue the run for `podium worker` instead of running it here: `true` "
+        "(the workflow's own queue, else `default`) or a queue name",
+    )
 
 
 def _workflow(request: Request, principal: Principal, body: RunRequest) -> tuple[Any, str]:
@@ -125,6 +132,9 @@ async def create_run(
         digest = request_digest(asked)
     orch = state.orchestrator
     inputs = body.inputs
+    if body.queue:
+        queue = body.queue if isinstance(body.queue, str) else None
+        return await submit_queued(state, principal, request, workflow, body, queue, wait_s)
 
     def work(run_id: str, caller: Any) -> Any:
         return orch.arun(workflow, inputs, run_id=run_id, caller=caller)
@@ -154,10 +164,23 @@ def _cursor(cursor: str | None) -> float | None:
     return value
 
 
+#: The most runs one listing reads to find a page that matches ``q`` or ``since``.
+SCAN_MAX = 5000
+
+
+def _matches(record: RunRecord, text: str | None, since: float | None) -> bool:
+    if since is not None and record.started_at < since:
+        return False
+    if not text:
+        return True
+    found = (record.run_id, record.workflow, record.error or "", record.principal or "")
+    return any(text in part.lower() for part in found)
+
+
 @router.get(
     "/runs",
     response_model=RunPage,
-    summary="Runs newest first, by status and workflow; paged by cursor",
+    summary="Runs newest first, by status, workflow, time and text; paged by cursor",
     responses=problems(),
 )
 async def list_runs(
@@ -167,13 +190,43 @@ async def list_runs(
     workflow: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=64, description="next_cursor")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in the run id, workflow or error")
+    ] = None,
+    since: Annotated[
+        float | None, Query(ge=0, le=1e11, description="Started at or after (epoch seconds)")
+    ] = None,
+    until: Annotated[
+        float | None, Query(ge=0, le=1e11, description="Started before (epoch seconds)")
+    ] = None,
 ) -> dict[str, Any]:
-    where = RunFilter(
-        status=status, workflow=workflow, tenant=principal.tenant, before=_cursor(cursor)
-    )
-    records = await server_state(request).orchestrator.aruns(limit, where=where)
-    next_cursor = repr(records[-1].started_at) if len(records) == limit else None
-    return {"items": [record_json(r) for r in records], "next_cursor": next_cursor}
+    before = _cursor(cursor)
+    if until is not None:
+        before = until if before is None else min(before, until)
+    orch = server_state(request).orchestrator
+    where = RunFilter(status=status, workflow=workflow, tenant=principal.tenant, before=before)
+    text = q.strip().lower() if q else None
+    if not text and since is None:
+        records = await orch.aruns(limit, where=where)
+        next_cursor = repr(records[-1].started_at) if len(records) == limit else None
+        return {"items": [record_json(r) for r in records], "next_cursor": next_cursor}
+    found: list[RunRecord] = []
+    scanned = 0
+    batch = max(limit, 200)
+    while len(found) < limit and scanned < SCAN_MAX:
+        records = await orch.aruns(batch, where=where)
+        scanned += len(records)
+        for record in records:
+            if _matches(record, text, since):
+                found.append(record)
+                if len(found) == limit:
+                    break
+        last = records[-1] if records else None
+        if len(records) < batch or last is None or (since is not None and last.started_at < since):
+            break
+        where = replace(where, before=last.started_at)
+    next_cursor = repr(found[-1].started_at) if len(found) == limit else None
+    return {"items": [record_json(r) for r in found], "next_cursor": next_cursor}
 
 
 def visible_run(state: ServerState, principal: Principal, run_id: str) -> RunRecord:
@@ -208,7 +261,7 @@ async def cancel_run(
 ) -> dict[str, Any]:
     state = server_state(request)
     visible_run(state, principal, run_id)
-    return record_json(await state.orchestrator.acancel(run_id), outputs=True)
+    return record_json(await state.orchestrator.acancel(run_id, by=principal.name), outputs=True)
 
 
 @router.post(

@@ -30,6 +30,7 @@ class RunSummary(BaseModel):
     tenant: str | None = None
     outputs: dict[str, Any] | None = None
     driver: str | None = Field(default=None, description="the process that continues it")
+    queue: str | None = Field(default=None, description="the worker queue it was submitted to")
 
 
 class StepView(BaseModel):
@@ -64,6 +65,10 @@ class RunDetail(RunSummary):
     inputs: dict[str, Any] = Field(default_factory=dict)
     steps: list[StepView] = Field(default_factory=list)
     lineage: list[dict[str, Any]] = Field(default_factory=list)
+    lineage_tree: dict[str, Any] | None = Field(
+        default=None,
+        description="each output, the steps it came from and the model versions that answered",
+    )
     approvals: list[PendingApproval] = Field(default_factory=list)
     anomalies: list[dict[str, Any]] = Field(default_factory=list)
     parent_run_id: str | None = None
@@ -91,6 +96,8 @@ def record_json(record: RunRecord, *, outputs: bool = False) -> dict[str, Any]:
     }
     if outputs:
         data["outputs"] = record.outputs
+    if record.queue is not None:
+        data["queue"] = record.queue
     return data
 
 
@@ -126,6 +133,18 @@ def pending_approvals(record: RunRecord, state: RunState) -> list[dict[str, Any]
     return found
 
 
+def _tree(result: RunResult, record: RunRecord) -> dict[str, Any] | None:
+    from podium.engine import workflow_from_snapshot
+    from podium.errors import PodiumError
+    from podium.governance._lineage import lineage_tree
+
+    try:
+        workflow = workflow_from_snapshot(record.definition) if record.definition else None
+    except PodiumError:  # a snapshot this version cannot read: steps without their links
+        workflow = None
+    return lineage_tree(result, workflow)
+
+
 def detail_json(record: RunRecord, state: RunState) -> dict[str, Any]:
     """A stored run and its replayed log as :class:`RunDetail` data."""
     result = RunResult(
@@ -136,6 +155,7 @@ def detail_json(record: RunRecord, state: RunState) -> dict[str, Any]:
         "inputs": record.inputs,
         "steps": result.steps,
         "lineage": result.lineage,
+        "lineage_tree": _tree(result, record),
         "approvals": pending_approvals(record, state),
         "anomalies": [a.to_json() for a in state.anomalies],
         "parent_run_id": record.parent_run_id,

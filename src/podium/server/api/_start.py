@@ -143,7 +143,7 @@ async def outcome(
             if task.done() and not task.cancelled() and task.exception() is None:
                 return result_json(task.result(), principal.name, principal.tenant)
         else:
-            await _until_settled(state, started.run_id, wait_s)
+            await until_settled(state, started.run_id, wait_s)
         found = state.orchestrator.store.run(started.run_id)
         if found is not None:
             return record_json(found, outputs=True)
@@ -158,7 +158,7 @@ async def outcome(
     }
 
 
-async def _until_settled(state: ServerState, run_id: str, wait_s: float) -> None:
+async def until_settled(state: ServerState, run_id: str, wait_s: float) -> None:
     """Poll the run's status until it finishes or waits (it is driven elsewhere)."""
     deadline = time.monotonic() + wait_s
     store = state.orchestrator.store
