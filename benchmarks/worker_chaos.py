@@ -109,6 +109,14 @@ def podium_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "podium"]
 
 
+def _lines(log: Path) -> int:
+    try:
+        with log.open("rb") as handle:
+            return sum(1 for _ in handle)
+    except FileNotFoundError:
+        return 0
+
+
 def run_chaos(
     root: Path,
     *,
@@ -121,9 +129,12 @@ def run_chaos(
     database: str = "sqlite",
     timeout_s: float = 600.0,
     seed: int = 7,
+    first_kill_at_lines: int = 0,
 ) -> dict[str, Any]:
     """Run the scenario under ``root``; returns the report (raises AssertionError if a
-    check fails)."""
+    check fails). With ``first_kill_at_lines``, the first kill comes as soon as the side
+    effects log has that many lines (so a fast machine cannot finish before any kill),
+    the next ones every ``kill_every`` seconds."""
     import podium
 
     rng = random.Random(seed)
@@ -181,7 +192,10 @@ def run_chaos(
         now = time.perf_counter()
         if now - began > timeout_s:
             break
-        if kill_every > 0 and now >= next_kill:
+        due = now >= next_kill
+        if first_kill_at_lines and kills == 0:
+            due = _lines(log) >= first_kill_at_lines
+        if kill_every > 0 and due:
             victim = rng.choice([p for p in procs if p.poll() is None])
             victim.send_signal(signal.SIGKILL)
             victim.wait()

@@ -14,7 +14,7 @@ from podium.governance import KeyRing
 from podium.server import ServerConfig, create_app
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API holds the thread's event loop: let it go
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     need_chromium()
     home = tmp_path_factory.mktemp("console-home")
@@ -35,7 +35,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         orch.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API holds the thread's event loop: let it go
 def browser() -> Iterator[Any]:
     need_chromium()
     from playwright.sync_api import sync_playwright

@@ -111,7 +111,14 @@ def test_chaos_sigkill_workers_loses_no_run_and_repeats_no_finished_step(
         pytest.skip("PODIUM_TEST_POSTGRES_URL is not set")
     chaos = _chaos()
     report = chaos.run_chaos(
-        tmp_path, runs=16, workers=3, concurrency=4, kill_every=2.0, delay=0.03, database=database
+        tmp_path,
+        runs=16,
+        workers=3,
+        concurrency=4,
+        kill_every=2.0,
+        delay=0.03,
+        database=database,
+        first_kill_at_lines=40,  # mid-way through the 160 steps, however fast the machine
     )
     # run_chaos raises on any run lost or failed, or any finished step run again
     assert report["statuses"] == {"succeeded": 16}

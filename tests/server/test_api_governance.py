@@ -42,6 +42,9 @@ def test_the_audit_log_is_for_admins_and_pages_in_order(served: Served) -> None:
         assert next(r["kind"] for r in mine if r["run_id"] == first) == "run.started"
         assert mine[0]["principal"].startswith("key:")
         assert is_problem(client.get(f"{API}/audit", params={"limit": 0}), 422)
+        # past what the database's integers hold: refused, never a server error
+        assert is_problem(client.get(f"{API}/audit", params={"after": 2**107}), 422)
+        assert is_problem(client.get(f"{API}/audit", params={"since": "inf"}), 422)
     assert verify(served.orchestrator.store).ok
 
 

@@ -44,9 +44,11 @@ class Usage(BaseModel):
 )
 async def audit_log(
     request: Request,
-    after: Annotated[int, Query(ge=0, description="records after this seq")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="records after this seq")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    since: Annotated[float | None, Query(description="seconds since the epoch")] = None,
+    since: Annotated[
+        float | None, Query(ge=0, le=1e11, description="seconds since the epoch")
+    ] = None,
     tenant: Annotated[str | None, Query()] = None,
     principal: Principal = Admin,
 ) -> dict[str, Any]:
@@ -74,7 +76,9 @@ async def audit_log(
 async def usage(
     request: Request,
     by: Literal["tenant", "key", "model", "workflow"] = "tenant",
-    since: Annotated[float | None, Query(description="seconds since the epoch")] = None,
+    since: Annotated[
+        float | None, Query(ge=0, le=1e11, description="seconds since the epoch")
+    ] = None,
     tenant: Annotated[str | None, Query()] = None,
     principal: Principal = Viewer,
 ) -> dict[str, Any]:
