@@ -77,14 +77,19 @@ class Orchestrator:
             self.settings = dataclasses.replace(self.settings, limits=limits)
         self._owns_store = store is None
         if store is None:
+            # A store that dies with the process keeps an audit log only when asked for
+            # one: the log could prove nothing afterwards, and would grow for as long as
+            # the process lives.
+            ephemeral = not durable or self.settings.database_url in (None, "memory")
+            keep = self.settings.audit if not ephemeral else bool(audit)
             store = (
                 open_store(
                     self.settings.database_url,
                     synchronous=self.settings.sqlite_synchronous,
-                    audit=self.settings.audit,
+                    audit=keep,
                 )
                 if durable
-                else MemoryStore(audit=self.settings.audit)
+                else MemoryStore(audit=keep)
             )
         self.store: Store = store
         self.registry = Registry(self.store)

@@ -59,6 +59,7 @@ budgets_table = Table(
 )
 
 _SORTED = orjson.OPT_SORT_KEYS
+_sha256 = hashlib.sha256
 _FALLBACK = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
@@ -77,7 +78,7 @@ def canonical(value: Any) -> str:
 
 def digest(value: Any) -> str:
     """SHA-256 (hex) of ``value``'s canonical JSON: how inputs and outputs are named."""
-    return hashlib.sha256(_encode(value)).hexdigest()
+    return _sha256(_encode(value)).hexdigest()
 
 
 class AuditNote(NamedTuple):
@@ -148,16 +149,19 @@ def chain_hash(prev: str, header: Sequence[Any], data: str) -> str:
 
 
 def chain(notes: Iterable[AuditNote], head_seq: int, head_hash: str) -> list[AuditRecord]:
-    """Number ``notes`` after the head (``head_seq``, ``head_hash``) and chain them."""
+    """Number ``notes`` after the head (``head_seq``, ``head_hash``) and chain them.
+
+    (:func:`chain_hash` inlined: this runs for every model call.)"""
     records: list[AuditRecord] = []
     seq, prev = head_seq, head_hash
     for n in notes:
         seq += 1
-        data = canonical(n.data)
+        data = _encode(n.data)
         cost = None if n.cost is None else float(n.cost)
         header = (seq, n.ts, n.kind, n.principal, n.tenant, n.workflow, n.run_id, n.subject, cost)
-        this = chain_hash(prev, header, data)
-        records.append(AuditRecord(*header, data, prev, this))
+        fields = _encode(header, None)  # a tuple encodes as the same array as a list
+        this = _sha256(b"%s\n%s\n%s" % (prev.encode(), fields, data)).hexdigest()
+        records.append(AuditRecord(*header, data.decode(), prev, this))
         prev = this
     return records
 

@@ -88,9 +88,17 @@ class AuditedSql:
             self._run_info[run_id] = info
         return describe(run_id, info, events, info.principal or current_actor().principal)
 
-    def _chain_raw(self, raw: sqlite3.Connection, notes: Sequence[AuditNote]) -> None:
-        """Append ``notes`` inside the open SQLite transaction (which has written already)."""
-        head = raw.execute(_HEAD).fetchone()
+    def _chain_raw(
+        self,
+        raw: sqlite3.Connection,
+        notes: Sequence[AuditNote],
+        head: tuple[int, str] | None = None,
+    ) -> None:
+        """Append ``notes`` inside the open SQLite transaction (which has written already),
+        after ``head`` (the chain's last seq and hash, read in this transaction; ``None``:
+        read it here)."""
+        if head is None:
+            head = raw.execute(_HEAD).fetchone()
         records = chain(notes, *(head or (0, "0" * 64)))
         if len(records) == 1:
             raw.execute(_INSERT, records[0])

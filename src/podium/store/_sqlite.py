@@ -12,13 +12,19 @@ from sqlalchemy import Connection
 from podium.errors import LeaseLostError, StoreError
 from podium.store._audit import AuditNote
 
-#: Appends audit notes inside the open transaction (after its first write).
-Chain = Callable[[sqlite3.Connection, Sequence[AuditNote]], None]
+#: Appends audit notes inside the open transaction (after its first write), after the
+#: chain's head when the caller has read it already (``None``: read it).
+Chain = Callable[[sqlite3.Connection, Sequence[AuditNote], "tuple[int, str] | None"], None]
 
 _INSERT_EVENT = "INSERT INTO podium_events (run_id, ts, type, step, data) VALUES (?, ?, ?, ?, ?)"
 # Fenced writes: whether the run's claim is still the writer's. The run's own row is not
 # rewritten (it holds the definition and inputs, which can be large).
 _HOLDS = "SELECT 1 FROM podium_runs WHERE run_id = ? AND COALESCE(claim, 0) = ?"
+# The same, and the audit chain's head, in one statement (each subquery one index seek).
+_HOLDS_AND_HEAD = (
+    "SELECT (SELECT 1 FROM podium_runs WHERE run_id = ? AND COALESCE(claim, 0) = ?),"
+    " (SELECT seq || ' ' || hash FROM podium_audit ORDER BY seq DESC LIMIT 1)"
+)
 
 
 class SqliteWriter:
@@ -53,7 +59,7 @@ class SqliteWriter:
                 if events:
                     raw.executemany(_INSERT_EVENT, events)
                 if notes:
-                    self._chain(raw, notes)
+                    self._chain(raw, notes, None)
                 raw.commit()
             except sqlite3.IntegrityError:
                 raw.rollback()
@@ -89,15 +95,19 @@ class SqliteWriter:
                     raw.executemany(_INSERT_EVENT, events)
                 # After the first write this transaction holds the database's write lock, so
                 # the claim read here cannot change before the commit; a lost claim rolls the
-                # rows back (one read, not one per row).
-                if (
-                    fence is not None
-                    and not values
-                    and raw.execute(_HOLDS, (run_id, fence)).fetchone() is None
-                ):
-                    self._lost(raw, run_id)
+                # rows back (one read, not one per row). The chain's head comes with it.
+                head: tuple[int, str] | None = None
+                if fence is not None and not values:
+                    if notes:
+                        holds, top = raw.execute(_HOLDS_AND_HEAD, (run_id, fence)).fetchone()
+                        seq, _, digest = (top or "0 " + "0" * 64).partition(" ")
+                        head = (int(seq), digest)
+                    else:
+                        holds = raw.execute(_HOLDS, (run_id, fence)).fetchone()
+                    if holds is None:
+                        self._lost(raw, run_id)
                 if notes:
-                    self._chain(raw, notes)
+                    self._chain(raw, notes, head)
                 raw.commit()
             except sqlite3.Error as exc:
                 raw.rollback()
