@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -144,8 +145,8 @@ class AuditRecord(NamedTuple):
 
 def chain_hash(prev: str, header: Sequence[Any], data: str) -> str:
     """The hash of a record: over the previous hash, its header fields and its data text."""
-    fields = _encode(list(header), None)
-    return hashlib.sha256(b"%s\n%s\n%s" % (prev.encode(), fields, data.encode())).hexdigest()
+    fields = _encode(tuple(header), None)  # a tuple encodes as the same array as a list
+    return _sha256(b"%s\n%s\n%s" % (prev.encode(), fields, data.encode())).hexdigest()
 
 
 def chain(notes: Iterable[AuditNote], head_seq: int, head_hash: str) -> list[AuditRecord]:
@@ -208,17 +209,28 @@ def verify_chain(records: Iterator[AuditRecord], anchor: str | None = None) -> V
     anchor_met = anchor is None
     count = 0
     prev_seq, prev_hash = 0, GENESIS
-    recent: dict[str, int] = {GENESIS: 0}
+    # the hashes of the last records, oldest first (an OrderedDict: dropping a plain dict's
+    # first key again and again makes finding the next one slower each time)
+    recent: OrderedDict[str, int] = OrderedDict({GENESIS: 0})
     for record in records:
         count += 1
-        fault = _fault(record, prev_seq, prev_hash, recent)
-        if fault is not None:
-            seq, message = fault
-            return Verdict(count - 1, message, seq, prev_hash, prev_seq)
-        prev_seq, prev_hash = record.seq, record.hash
-        recent[record.hash] = record.seq
+        # the usual case, checked inline: the next number, linked to the last record, and
+        # its contents give its hash (the rest, and naming a fault, is _fault's)
+        seq, ts, kind, principal, tenant, workflow, run_id, subject, cost, data, prev, this = record
+        header = _encode((seq, ts, kind, principal, tenant, workflow, run_id, subject, cost), None)
+        if not (
+            seq == prev_seq + 1
+            and prev == prev_hash
+            and _sha256(b"%s\n%s\n%s" % (prev.encode(), header, data.encode())).hexdigest() == this
+        ):
+            fault = _fault(record, prev_seq, prev_hash, recent)
+            if fault is not None:
+                seq, message = fault
+                return Verdict(count - 1, message, seq, prev_hash, prev_seq)
+        prev_seq, prev_hash = seq, this
+        recent[this] = seq
         if len(recent) > 4096:
-            recent.pop(next(iter(recent)))
+            recent.popitem(last=False)
         if not anchor_met and (
             (anchor_seq is None and record.hash == anchor_hash) or anchor_seq == record.seq
         ):
