@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from worker_chaos import fresh_postgres  # a script beside this one
+
 MODELS = """\
 - name: bump
   version: 1.0.0
@@ -64,32 +66,7 @@ def _url(database: str, home: Path) -> str:
     url = os.environ.get("PODIUM_TEST_POSTGRES_URL")
     if not url:
         raise SystemExit("set PODIUM_TEST_POSTGRES_URL for postgresql")
-    return fresh_postgres(url)
-
-
-def fresh_postgres(url: str) -> str:
-    """A URL whose connections use a new, empty schema of this process's own on the
-    server at ``url`` (dropped when the process exits), so that neither an earlier run's
-    tables nor a run at the same time on the same server get in the way."""
-    import atexit
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    schema = f"scale_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-
-    atexit.register(drop)
-    made = make_url(url).update_query_dict({"options": f"-c search_path={schema}"})
-    return made.render_as_string(hide_password=False)
+    return fresh_postgres(url, prefix="scale")
 
 
 def _setup(root: Path, database: str) -> tuple[Any, dict[str, str]]:

@@ -79,7 +79,7 @@ def chain(steps: int, delay: float) -> dict[str, Any]:
     }
 
 
-def fresh_postgres(url: str) -> str:
+def fresh_postgres(url: str, prefix: str = "chaos") -> str:
     """A URL whose connections use a new, empty schema of this process's own on the
     server at ``url`` (dropped when the process exits), so that neither an earlier run's
     tables nor a run at the same time on the same server get in the way."""
@@ -89,7 +89,7 @@ def fresh_postgres(url: str) -> str:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    schema = f"chaos_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
