@@ -217,3 +217,35 @@ def test_the_endpoints_are_documented(served: Served) -> None:
     assert "text/event-stream" in chat["responses"]["200"]["content"]
     assert {"401", "404", "502", "503"} <= set(chat["responses"])
     assert "/v1/embeddings" in paths and "/v1/models" in paths
+
+
+def test_every_gateway_call_has_its_audit_record(chat: Served) -> None:
+    """A gateway call belongs to no run: its record is written from the gateway itself,
+    with who asked, the model that answered, and hashes of the request and the answer."""
+    import hashlib
+    import time
+
+    from podium.governance._audit import verify
+    from podium.store import digest
+
+    with client(chat) as api:
+        raw = api.chat.completions.with_raw_response.create(model="chat-a", messages=ask("hi"))
+        streamed = list(api.chat.completions.create(model="chat-a", messages=ask("s"), stream=True))
+    assert streamed
+    store = chat.orchestrator.store
+    deadline = time.monotonic() + 10
+    while True:
+        calls = [r for r in store.audit_records() if r.workflow == "gateway"]
+        if len(calls) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert [r.kind for r in calls] == ["model.call", "model.call"]
+    plain, stream = (orjson.loads(r.data) for r in calls)
+    assert calls[0].subject == "chat-a@1.0.0" and calls[0].principal.startswith("key:")
+    assert plain["gateway"] == "chat" and plain["request"] == raw.headers["x-request-id"]
+    sent = {"model": "chat-a", "messages": ask("hi")}
+    assert plain["input_sha256"] == digest(sent)
+    assert plain["output_sha256"] == hashlib.sha256(raw.content).hexdigest()
+    assert calls[0].cost == pytest.approx(0.001)
+    assert stream["output_sha256"] is None  # streamed events are passed on, not kept
+    assert verify(store).ok

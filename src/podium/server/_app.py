@@ -70,6 +70,9 @@ def create_app(
             state.ready = False
             await resumer.stop()
             suspended = await tasks.drain(settings.shutdown_grace_s)
+            used = getattr(_app.state, "podium_gateway", None)
+            if used is not None:  # the gateway was used: write its last audit records
+                await used.trail.aclose()
             if suspended:
                 log.info("%d run(s) left resumable for the next server", suspended)
             if orchestrator is None:

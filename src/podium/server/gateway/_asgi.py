@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from podium.server.gateway._errors import GatewayError
+
+T = TypeVar("T")
 
 #: ``handler(request, send)``: serves one request, writing the response itself
 Handler = Callable[[Request, Send], Awaitable[None]]
@@ -113,9 +115,9 @@ async def until_disconnect(receive: Receive) -> None:
             return
 
 
-async def cancel_on_disconnect(receive: Receive, work: Awaitable[Any]) -> bool:
+async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> tuple[bool, T | None]:
     """Run ``work``; cancel it if the client disconnects first (or this is cancelled).
-    True if the client went away."""
+    Whether the client went away, and else what ``work`` returned."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(until_disconnect(receive))
     try:
@@ -126,8 +128,7 @@ async def cancel_on_disconnect(receive: Receive, work: Awaitable[Any]) -> bool:
     finally:
         watcher.cancel()
     if task.done():
-        task.result()
-        return False
+        return False, task.result()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    return True
+    return True, None

@@ -23,10 +23,12 @@ from podium.engine import RetryPolicy
 from podium.engine._calls import CallResult, StepFailure
 from podium.server._auth import Principal
 from podium.server.gateway._asgi import END, cancel_on_disconnect, send_bytes
+from podium.server.gateway._audit import call_note
 from podium.server.gateway._catalog import CHAT, EMBEDDINGS, Target
 from podium.server.gateway._errors import GatewayError, bad_request
 from podium.server.gateway._forward import EXCHANGE, RULE, Exchange
 from podium.server.gateway._state import Gateway, request_id
+from podium.store import AuditNote
 
 log = logging.getLogger("podium.server.gateway")
 
@@ -151,7 +153,7 @@ async def call_models(
     try:
         if stream:
             try:
-                gone = await cancel_on_disconnect(request.receive, work)
+                gone, stream_result = await cancel_on_disconnect(request.receive, work)
             except StepFailure as failure:
                 if exchange.owner is None:
                     raise failed(exchange, failure) from None
@@ -159,6 +161,8 @@ async def call_models(
                 return
             if not gone:
                 await send(END)
+                if stream_result is not None:  # the events went out as they came: no hash
+                    gateway.trail.add(_note(stream_result, doc, None, principal, rid, target.kind))
             return
         try:
             result = await work
@@ -166,7 +170,20 @@ async def call_models(
             raise failed(exchange, failure) from None
     finally:
         EXCHANGE.reset(token)
-    await send_bytes(send, 200, answer_body(exchange, result), [*headers, _model_header(result)])
+    body = answer_body(exchange, result)
+    await send_bytes(send, 200, body, [*headers, _model_header(result)])
+    gateway.trail.add(_note(result, doc, body, principal, rid, target.kind))
+
+
+def _note(
+    result: CallResult,
+    doc: dict[str, Any],
+    body: bytes | None,
+    principal: Principal,
+    rid: bytes,
+    kind: str,
+) -> AuditNote:
+    return call_note(result, doc, body, principal, rid.decode(), kind)
 
 
 def _model_header(result: CallResult) -> tuple[bytes, bytes]:

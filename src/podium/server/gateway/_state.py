@@ -11,6 +11,7 @@ from fastapi import Request
 from podium.governance import Role
 from podium.server._auth import Principal
 from podium.server._state import ServerState, server_state
+from podium.server.gateway._audit import AuditTrail
 from podium.server.gateway._auth import Doorman
 from podium.server.gateway._catalog import Catalog
 from podium.server.gateway._forward import Forwarder
@@ -26,6 +27,8 @@ class Gateway:
         self.catalog = Catalog(orchestrator.registry, orchestrator.router)
         self.caller = orchestrator.caller.forwarding(Forwarder(orchestrator.adapters))
         self.doorman = Doorman(state)
+        #: the audit records of the calls made here (no run event carries them)
+        self.trail = AuditTrail(orchestrator.store)
 
 
 def gateway_of(request: Request) -> Gateway:
