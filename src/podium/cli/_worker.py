@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import signal
@@ -105,6 +104,8 @@ def worker(
             f"worker {work.owner}: queues {', '.join(names)}, {concurrency} run(s) at once, "
             f"{capacity.cpus:g} cpus, {capacity.gpus:g} gpus, {capacity.memory_mb:.0f} MB"
         )
+
+        import asyncio  # here: `podium --help` need not load it
 
         async def main() -> Any:
             loop = asyncio.get_running_loop()
