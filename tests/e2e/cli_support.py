@@ -8,9 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.pool import NullPool
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -64,6 +69,30 @@ class Cli:
         path = self.root / name
         path.write_text(text)
         return path
+
+    def committed_successes(self) -> Counter[str]:
+        """Steps whose success is committed to this home's store, counted over every run.
+
+        A model writes its side-effect line before its step is logged, so a test that kills
+        a process "after step X" waits for this, not for the line.
+        """
+        url = self.env.get("PODIUM_DATABASE_URL")
+        if url is None:
+            path = self.root / "home" / "podium.db"
+            if not path.exists():  # connecting would create it
+                return Counter()
+            url = f"sqlite:///{path}"
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT step FROM podium_events WHERE type = 'step_succeeded'")
+                ).fetchall()
+        except (OperationalError, ProgrammingError):  # not created yet, or busy for a moment
+            return Counter()
+        finally:
+            engine.dispose()
+        return Counter(step for (step,) in rows)
 
 
 CliFactory = Callable[[], Cli]

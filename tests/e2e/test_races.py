@@ -110,12 +110,7 @@ def _orphans(cli: Cli) -> list[str]:
         [sys.executable, str(script)], env=cli.env, cwd=cli.root, stderr=subprocess.PIPE
     )
 
-    def first_steps_recorded() -> bool:
-        lines = cli.lines()
-        return sum(line.endswith("-s1") for line in lines) == TRIALS
-
-    _wait(first_steps_recorded)
-    time.sleep(0.05)  # every s1 is committed; every s2 is sleeping
+    _wait(lambda: cli.committed_successes()["s1"] == TRIALS)  # every s2 is sleeping
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     return [f"orphan-{i}" for i in range(TRIALS)]

@@ -4,7 +4,6 @@ SIGTERM leaves the runs it could not finish resumable by the next server."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,25 +36,12 @@ def _finished_steps(cli: Cli, run_id: str) -> set[str]:
     return {s["step"] for s in shown["steps"] if s["status"] == "succeeded"}
 
 
-def _logged_successes(cli: Cli) -> set[str]:
-    """Steps whose success is committed to the store, read straight from its database."""
-    try:
-        db = sqlite3.connect(cli.root / "home" / "podium.db")
-        try:
-            rows = db.execute("SELECT step FROM podium_events WHERE type = 'step_succeeded'")
-            return {step for (step,) in rows.fetchall()}
-        finally:
-            db.close()
-    except sqlite3.OperationalError:  # not created yet, or busy for a moment
-        return set()
-
-
 @pytest.mark.slow
 def test_the_server_resumes_a_run_whose_process_died(cli: Cli) -> None:
     cli.write("slow.yaml", SLOW)
     proc = cli.popen("run", "slow.yaml", "--json")
     # The model's line is written before its step is logged; kill once the log holds it finished.
-    _wait(lambda: _logged_successes(cli) == {"a"}, timeout_s=60)
+    _wait(lambda: set(cli.committed_successes()) == {"a"})
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=20)
     run_id = cli.json("runs", "list")[0]["run_id"]

@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -396,6 +398,9 @@ def test_a_driver_killed_by_sigkill_resumes_without_rerunning_finished_steps(
         assert driver.poll() is None, driver.communicate()
         assert time.monotonic() < deadline, "s2 never started"
         time.sleep(0.05)
+    while not _s1_committed(orch.settings.home / "podium.db"):  # its line comes before that
+        assert time.monotonic() < deadline, "s1 was never committed"
+        time.sleep(0.02)
     driver.send_signal(signal.SIGKILL)  # s2 is in flight on a Ray actor the driver owns
     driver.communicate(timeout=10)
 
@@ -412,3 +417,11 @@ def test_a_driver_killed_by_sigkill_resumes_without_rerunning_finished_steps(
     assert {s["step"]: s["executor"] for s in resumed.lineage} == dict.fromkeys(
         ("s1", "s2", "s3"), "ray"
     )
+
+
+def _s1_committed(database: Path) -> bool:
+    with closing(sqlite3.connect(database)) as db:
+        row = db.execute(
+            "SELECT 1 FROM podium_events WHERE type = 'step_succeeded' AND step = 's1'"
+        ).fetchone()
+    return row is not None
