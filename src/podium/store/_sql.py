@@ -36,6 +36,7 @@ from podium.store._protocol import (
 )
 from podium.store._sql_queue import claim_statements, counts_of, queue_counts_statement
 from podium.store._sqlite import SqliteWriter
+from podium.store._sqlite_setup import connection_setup
 from podium.store._tables import (
     JSON_COLUMNS,
     OPEN_STATUSES,
@@ -95,16 +96,7 @@ class SqlStore(AuditedSql, SharedState):
         try:
             self._engine: Engine = create_engine(url, future=True)
             if self._sqlite:
-
-                def pragmas(dbapi_connection: Any, _record: Any) -> None:
-                    cursor = dbapi_connection.cursor()
-                    # the timeout first: switching to WAL waits for another opener's lock
-                    cursor.execute("PRAGMA busy_timeout=10000")
-                    cursor.execute("PRAGMA journal_mode=WAL")
-                    cursor.execute(f"PRAGMA synchronous={mode}")
-                    cursor.close()
-
-                event.listen(self._engine, "connect", pragmas)
+                event.listen(self._engine, "connect", connection_setup(mode))
             where = str(self._path) if self._path is not None else self._safe_url()
             upgrade(self._engine, where)
             self._conn: Connection = self._engine.connect()
