@@ -40,6 +40,7 @@ class Behaviour:
     chunk_delay_s: float = 0.0  #: wait between chunks
     model: str = "upstream-model"  #: the ``model`` the answers name when none is asked
     cut_after: int | None = None  #: drop the connection after this many stream events
+    linger_s: float = 0.0  #: wait this long after a stream's ``[DONE]`` before ending it
 
 
 @dataclass
@@ -192,6 +193,8 @@ class TestUpstream:
                     request.transport.abort()  # mid-stream, without the end of the body
                     return response
                 await response.write(event)
+            if behaviour.linger_s:
+                await asyncio.sleep(behaviour.linger_s)
             await response.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             self.seen.disconnects += 1

@@ -8,6 +8,7 @@ import socket
 import time
 
 import openai
+import orjson
 import pytest
 from gateway_support import ask, client, manifest
 from gateway_upstream import Behaviour, TestUpstream
@@ -163,3 +164,30 @@ def test_a_client_leaving_mid_stream_closes_the_upstream_request(served: Served)
         # the cancelled call released its instance and is not counted as a failure
         stats = served.orchestrator.router.model_stats("long@1.0.0")  # type: ignore[attr-defined]
         assert stats is None or stats["errors"] == 0
+        # it was made all the same: the audit log says so, and that it was cut short
+        store = served.orchestrator.store
+        assert wait_for(lambda: [r for r in store.audit_records() if r.workflow == "gateway"])
+        (record,) = [r for r in store.audit_records() if r.workflow == "gateway"]
+        data = orjson.loads(record.data)
+        assert record.subject == "long@1.0.0" and data["cancelled"]
+        assert data["output_sha256"] is None
+
+
+def test_a_client_leaving_at_done_lets_the_call_finish(served: Served) -> None:
+    """The openai client closes a stream as soon as it reads ``[DONE]``; an upstream that
+    ends its body a moment later still has its call finished: learned and audited."""
+    with TestUpstream.running(Behaviour(linger_s=0.5)) as upstream:
+        served.orchestrator.register(manifest("lingering", upstream))
+        with client(served) as api:
+            stream = api.chat.completions.create(model="lingering", messages=ask(), stream=True)
+            chunks = list(stream)
+        assert chunks[-1].choices[0].finish_reason == "stop"
+        assert wait_for(lambda: upstream.seen.finished_streams == 1)
+        assert upstream.seen.disconnects == 0  # not cancelled when the client left
+        store = served.orchestrator.store
+        assert wait_for(lambda: [r for r in store.audit_records() if r.workflow == "gateway"])
+        (record,) = [r for r in store.audit_records() if r.workflow == "gateway"]
+        assert "cancelled" not in orjson.loads(record.data)
+        assert record.cost > 0  # the usage the upstream reported after the text
+        stats = served.orchestrator.router.model_stats("lingering@1.0.0")  # type: ignore[attr-defined]
+        assert stats is not None and stats["calls"] == 1 and stats["errors"] == 0

@@ -27,6 +27,8 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-accel-buffering", b"no"),
 ]
 END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
+#: how long a call whose client left with the whole answer has to end (seconds)
+FINISH_S = 5.0
 
 
 class _Raw(Response):
@@ -115,20 +117,30 @@ async def until_disconnect(receive: Receive) -> None:
             return
 
 
-async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> tuple[bool, T | None]:
+async def cancel_on_disconnect(
+    receive: Receive, work: Awaitable[T], answered: Callable[[], bool] | None = None
+) -> tuple[bool, T | None]:
     """Run ``work``; cancel it if the client disconnects first (or this is cancelled).
-    Whether the client went away, and else what ``work`` returned."""
+    Whether the client went away, and else what ``work`` returned.
+
+    A client that leaves once it has the whole answer (``answered()``: an OpenAI client
+    closes the stream on ``[DONE]``) does not cancel the call's last steps: ``work`` gets
+    :data:`FINISH_S` to end, and what it returned is given with ``True``.
+    """
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(until_disconnect(receive))
     try:
         await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        gone = watcher.done()
+        if gone and not task.done() and answered is not None and answered():
+            await asyncio.wait((task,), timeout=FINISH_S)
     except BaseException:
         task.cancel()
         raise
     finally:
         watcher.cancel()
     if task.done():
-        return False, task.result()
+        return gone, task.result()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return True, None

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from podium.engine._calls import CallResult
+from podium.registry import ModelSpec
 from podium.server._auth import Principal
 from podium.store import AuditNote, Store, digest
 
@@ -61,6 +62,39 @@ def call_note(
         "gateway",
         None,
         float(result.cost),
+    )
+
+
+def cut_note(
+    model: ModelSpec,
+    request: dict[str, Any],
+    principal: Principal,
+    request_id: str,
+    kind: str,
+    latency_ms: float,
+) -> AuditNote:
+    """The ``model.call`` record of a streamed call whose client went away before the end:
+    the model was called and had begun to answer; its cost was never reported."""
+    data: dict[str, Any] = {
+        "model": model.key,
+        "gateway": kind,
+        "request": request_id,
+        "cached": False,
+        "latency_ms": round(latency_ms, 3),
+        "cancelled": "the client went away before the answer ended",
+        "input_sha256": digest(request),
+        "output_sha256": None,
+    }
+    return AuditNote(
+        "model.call",
+        time.time(),
+        data,
+        model.key,
+        principal.name,
+        principal.tenant,
+        "gateway",
+        None,
+        0.0,
     )
 
 

@@ -5,12 +5,13 @@ few fields the gateway needs checked, the ``model`` resolved to a target, the ro
 for the candidates (for the key's tenant), and the call made through the engine's model
 caller with a :class:`~podium.server.gateway._forward.Forwarder` inside. A non-streamed
 answer goes back as the upstream's bytes; a stream is pumped inside the call, and a client
-that goes away cancels it (the upstream connection is closed).
+that goes away before its end cancels it (the upstream connection is closed).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -23,7 +24,7 @@ from podium.engine import RetryPolicy
 from podium.engine._calls import CallResult, StepFailure
 from podium.server._auth import Principal
 from podium.server.gateway._asgi import END, cancel_on_disconnect, send_bytes
-from podium.server.gateway._audit import call_note
+from podium.server.gateway._audit import call_note, cut_note
 from podium.server.gateway._catalog import CHAT, EMBEDDINGS, Target
 from podium.server.gateway._errors import GatewayError, bad_request
 from podium.server.gateway._forward import EXCHANGE, RULE, Exchange
@@ -152,8 +153,11 @@ async def call_models(
     token = EXCHANGE.set(exchange)
     try:
         if stream:
+            started = time.perf_counter()
             try:
-                gone, stream_result = await cancel_on_disconnect(request.receive, work)
+                gone, stream_result = await cancel_on_disconnect(
+                    request.receive, work, answered=lambda: exchange.answered
+                )
             except StepFailure as failure:
                 if exchange.owner is None:
                     raise failed(exchange, failure) from None
@@ -161,8 +165,13 @@ async def call_models(
                 return
             if not gone:
                 await send(END)
-                if stream_result is not None:  # the events went out as they came: no hash
-                    gateway.trail.add(_note(stream_result, doc, None, principal, rid, target.kind))
+            if stream_result is not None:  # the events went out as they came: no hash
+                gateway.trail.add(_note(stream_result, doc, None, principal, rid, target.kind))
+            elif exchange.model is not None:  # the client left mid-answer: the call was made
+                latency_ms = (time.perf_counter() - started) * 1000
+                gateway.trail.add(
+                    cut_note(exchange.model, doc, principal, rid.decode(), target.kind, latency_ms)
+                )
             return
         try:
             result = await work

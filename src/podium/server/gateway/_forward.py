@@ -39,6 +39,7 @@ class Exchange:
     """One gateway request on its way to the upstreams, shared by all its attempts."""
 
     __slots__ = (
+        "answered",
         "bodies",
         "final",
         "headers",
@@ -73,6 +74,8 @@ class Exchange:
         #: the attempt whose stream the client is receiving, and its model
         self.owner: object | None = None
         self.model: ModelSpec | None = None
+        #: the client has the whole streamed answer (its ``[DONE]``)
+        self.answered = False
 
 
 EXCHANGE: ContextVar[Exchange | None] = ContextVar("podium_gateway_exchange", default=None)
@@ -160,6 +163,7 @@ async def _pump(
         elif exchange.owner is not me:
             raise RefusedError(RULE, "another attempt answered first")
         await send({"type": "http.response.body", "body": out, "more_body": True})
+        exchange.answered = events.done
 
     async with adapter.forward_stream(exchange.path, data, ctx) as answer:
         if answer.error is not None:

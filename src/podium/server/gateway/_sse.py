@@ -48,7 +48,10 @@ class EventFilter:
         """What is left when the upstream closes, ending with ``[DONE]``."""
         tail = self.feed(self.pending + b"\n\n") if self.pending.strip() else b""
         self.pending = b""
-        return tail if self.done else tail + DONE
+        if self.done:
+            return tail
+        self.done = True
+        return tail + DONE
 
     def _with_usage(self, block: bytes) -> bytes:
         kept: list[bytes] = []
