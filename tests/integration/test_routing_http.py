@@ -91,12 +91,12 @@ def test_hedging_takes_the_fast_answer_and_cancels_the_slow_one(
 ) -> None:
     # the slow instance has the most weight, so every first request goes there
     http_model(orch, "svc", base_url, [{"url": "slow", "weight": 10}, {"url": "fast"}])
-    DELAY["slow"] = 1.5
+    DELAY["slow"] = 3.0
     started = time.perf_counter()
     hedged = orch.run(flow(route={"policy": "best", "hedge_after_ms": 60}))
     took = time.perf_counter() - started
     assert hedged.ok and hedged.outputs == {"by": "fast"}
-    assert took < 1.0
+    assert took < 2.0
     data = succeeded(orch, hedged.run_id)
     assert data["hedged"] is True and data["instance"] == 1
     assert HITS == {"slow": 1, "fast": 1}
@@ -107,7 +107,7 @@ def test_hedging_takes_the_fast_answer_and_cancels_the_slow_one(
     started = time.perf_counter()
     plain = orch.run(flow())  # without hedging, the slow instance's answer is awaited
     assert plain.ok and plain.outputs == {"by": "slow"}
-    assert time.perf_counter() - started >= 1.4
+    assert time.perf_counter() - started >= 2.9
 
 
 def test_hedging_does_nothing_when_the_first_answer_is_quick(
