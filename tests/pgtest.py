@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,14 @@ def fresh_schema(prefix: str = "t") -> Iterator[str]:
             conn.execute(text("SET lock_timeout = '10s'"))
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@contextmanager
+def empty_database(backend: str, folder: Path, name: str) -> Iterator[str]:
+    """The URL of an empty database: ``sqlite`` (a file ``name``.db in ``folder``) or
+    ``postgresql`` (a new schema, as :func:`fresh_schema` makes)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder}/{name}.db"
+    else:
+        with fresh_schema(name) as made:
+            yield made

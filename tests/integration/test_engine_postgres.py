@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
-from pgtest import fresh_schema
+from pgtest import empty_database
 from podium import Orchestrator, RunStatus
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/engine.db"
-    else:
-        with fresh_schema("eng") as made:
-            yield made
+    with empty_database(request.param, tmp_path, "engine") as made:
+        yield made
 
 
 def register(orch: Orchestrator, calls: list[str]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pgtest import fresh_schema
+from pgtest import empty_database
 from podium import Orchestrator
 from podium.store import open_store
 
@@ -21,11 +21,8 @@ WORKER = Path(__file__).with_name("live_worker.py")
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/shared.db"
-    else:
-        with fresh_schema("live") as made:
-            yield made
+    with empty_database(request.param, tmp_path, "shared") as made:
+        yield made
 
 
 def start(url: str, tmp_path: Path, jobs: list[list[str]], code: int = 0) -> None:

@@ -545,15 +545,8 @@ class Executor:
             )
             requested = self.state.step(key).approval  # type: ignore[union-attr]
         if decision is None:
-            left = remaining(float((requested or {}).get("requested_at") or 0), timeout)
-            if left is None or left > 0:
-                await self.journal.flush()  # durable before anyone can answer it
-                decision = await self.desk.park(key, left)
-            else:
-                decision = TIMED_OUT
-            if decision == TIMED_OUT:
-                decision = await self._decide_by_timeout(key, timeout or 0.0)
-            if not isinstance(decision, dict):
+            decision = await self.await_decision(key, requested, timeout)
+            if decision is None:
                 return WAITING
         output = {
             "approved": bool(decision.get("approved")),
@@ -563,13 +556,23 @@ class Executor:
         outcome = self._succeed(key, output)
         return Outcome(outcome.status, output, gate_closed=not output["approved"])
 
-    async def _decide_by_timeout(self, key: str, timeout: float) -> dict[str, Any] | None:
-        """Reject an approval nobody decided in time, unless a decision just arrived."""
+    async def await_decision(
+        self, key: str, requested: dict[str, Any] | None, timeout: float | None
+    ) -> dict[str, Any] | None:
+        """The decision on the approval ``requested`` at ``key``, awaited once the request is
+        durable; one nobody made within ``timeout`` is a rejection, unless a decision just
+        arrived. ``None``: no decision here (the run stops waiting, or was cancelled)."""
+        left = remaining(float((requested or {}).get("requested_at") or 0), timeout)
+        if left is None or left > 0:
+            await self.journal.flush()  # durable before anyone can answer it
+            parked = await self.desk.park(key, left)
+            if parked != TIMED_OUT:
+                return parked if isinstance(parked, dict) else None
         await self.journal.flush()
         decision = {
             "approved": False,
             "by": "timeout",
-            "comment": f"no decision within {timeout:g} s",
+            "comment": f"no decision within {timeout or 0.0:g} s",
         }
         outcome = self.journal.store.decide(self.run_id, key, decision, time.time())
         if not outcome.recorded:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from podium.engine._approvals import TIMED_OUT, remaining
 from podium.engine._calls import StepFailure
 from podium.errors import ApprovalRequired
 
@@ -38,12 +37,4 @@ async def await_rule_approval(ex: Executor, key: str, needed: ApprovalRequired) 
             reason=needed.reason,
         )
         requested = ex.state.step(key).approval  # type: ignore[union-attr]
-    left = remaining(float((requested or {}).get("requested_at") or 0), needed.timeout_s)
-    if left is None or left > 0:
-        await ex.journal.flush()  # durable before anyone can answer it
-        decision = await ex.desk.park(key, left)
-    else:
-        decision = TIMED_OUT
-    if decision == TIMED_OUT:
-        decision = await ex._decide_by_timeout(key, needed.timeout_s or 0.0)
-    return isinstance(decision, dict)
+    return await ex.await_decision(key, requested, needed.timeout_s) is not None

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from podium.engine import Workflow
 from podium.engine._expr import Template
 from podium.engine._ir import Step, WorkflowStep
+
+F = TypeVar("F")
 
 _CACHE_ATTR = "_podium_data_classes"
 
@@ -84,32 +86,27 @@ def _reads(step: Step) -> tuple[set[str], set[str]]:
 
 
 def _templates(value: Any) -> Iterator[Template]:
-    if isinstance(value, Template):
-        yield value
-    elif isinstance(value, Workflow):
-        return  # a sub-workflow's own steps read its own inputs
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from _templates(getattr(value, f.name))
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _templates(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _templates(item)
+    yield from _found(value, Template)
 
 
 def _sub_workflows(value: Any) -> Iterator[Workflow]:
-    if isinstance(value, WorkflowStep):
-        yield value.workflow
+    for step in _found(value, WorkflowStep):
+        yield step.workflow
+
+
+def _found(value: Any, kind: type[F]) -> Iterator[F]:
+    """The ``kind`` objects in a step's fields, not inside a sub-workflow (its own steps
+    read its own inputs) nor inside a ``kind`` found."""
+    if isinstance(value, kind):
+        yield value
     elif isinstance(value, Workflow):
         return
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
-            yield from _sub_workflows(getattr(value, f.name))
+            yield from _found(getattr(value, f.name), kind)
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from _sub_workflows(item)
+            yield from _found(item, kind)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _sub_workflows(item)
+            yield from _found(item, kind)

@@ -31,9 +31,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from podium._limits import DEFAULT_LIMITS, Limits
 from podium._yaml import line_of, load_yaml_file, load_yaml_text
@@ -58,6 +58,14 @@ TOP_LEVEL = ("version", "dry_run", "detect", "data_classes", "rules", "budgets")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _EXPRESSION_ROOTS = frozenset({"inputs", "steps"})
 Path_ = list[str | int]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
 
 
 class _Reader:
@@ -125,28 +133,8 @@ def _policy(doc: Any, source: str, digest: str) -> Policy:
         r.fail("only version 1 is known", ["version"])
     dry_run = r.flag(top.get("dry_run", False), ["dry_run"])
     data_classes = _data_classes(r, top.get("data_classes"))
-    rules: list[ForbidRule | RequireRule | ApproveRule] = []
-    raw_rules = top.get("rules") or []
-    if not isinstance(raw_rules, list):
-        r.fail("must be a list of rules", ["rules"])
-    seen: set[str] = set()
-    for index, raw in enumerate(raw_rules):
-        rule = _rule(r, raw, ["rules", index])
-        if rule.name in seen:
-            r.fail(f"a rule named '{rule.name}' comes earlier", ["rules", index, "name"])
-        seen.add(rule.name)
-        rules.append(rule)
-    budgets: list[BudgetRule] = []
-    raw_budgets = top.get("budgets") or []
-    if not isinstance(raw_budgets, list):
-        r.fail("must be a list of budgets", ["budgets"])
-    names: set[str] = set()
-    for index, raw in enumerate(raw_budgets):
-        budget = _budget(r, raw, ["budgets", index])
-        if budget.name in names:
-            r.fail(f"a budget named '{budget.name}' comes earlier", ["budgets", index, "name"])
-        names.add(budget.name)
-        budgets.append(budget)
+    rules = _named_list(r, top, "rules", "rule", _rule)
+    budgets = _named_list(r, top, "budgets", "budget", _budget)
     detect = r.strings(top["detect"], ["detect"]) if "detect" in top else ()
     for index, name in enumerate(detect):
         if name not in DETECTORS:
@@ -157,6 +145,28 @@ def _policy(doc: Any, source: str, digest: str) -> Policy:
     return Policy(
         source, digest, data_classes, tuple(rules), tuple(budgets), dry_run, guards=guards
     )
+
+
+def _named_list(
+    r: _Reader,
+    top: Mapping[str, Any],
+    key: str,
+    what: str,
+    parse: Callable[[_Reader, Any, Path_], N],
+) -> list[N]:
+    """The list under ``key``, each entry parsed; two entries may not share a name."""
+    raw_list = top.get(key) or []
+    if not isinstance(raw_list, list):
+        r.fail(f"must be a list of {key}", [key])
+    parsed: list[N] = []
+    names: set[str] = set()
+    for index, raw in enumerate(raw_list):
+        entry = parse(r, raw, [key, index])
+        if entry.name in names:
+            r.fail(f"a {what} named '{entry.name}' comes earlier", [key, index, "name"])
+        names.add(entry.name)
+        parsed.append(entry)
+    return parsed
 
 
 def _data_classes(r: _Reader, raw: Any) -> DataClassRule | None:

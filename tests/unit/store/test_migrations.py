@@ -16,7 +16,7 @@ import legacy_v01 as v01
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from pgtest import fresh_schema
+from pgtest import empty_database
 from podium.errors import DatabaseFileError, LeaseLostError
 from podium.store import Event, RunFilter, RunRecord, SqlStore
 from podium.store._migrate import HEAD, SCRIPTS, current_revision
@@ -28,11 +28,8 @@ from podium.store._tables import metadata
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/store.db"
-    else:
-        with fresh_schema("mig") as made:
-            yield made
+    with empty_database(request.param, tmp_path, "store") as made:
+        yield made
 
 
 def engine_for(url: str) -> Engine:

@@ -17,6 +17,8 @@ from podium.server.api._router import router
 from podium.store import UsageQuery
 
 MAX_PAGE = 1000
+#: a time to read from, bounded to what a database can hold
+Since = Annotated[float | None, Query(ge=0, le=1e11, description="seconds since the epoch")]
 
 
 class AuditPage(BaseModel):
@@ -46,9 +48,7 @@ async def audit_log(
     request: Request,
     after: Annotated[int, Query(ge=0, le=2**62, description="records after this seq")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    since: Annotated[
-        float | None, Query(ge=0, le=1e11, description="seconds since the epoch")
-    ] = None,
+    since: Since = None,
     tenant: Annotated[str | None, Query()] = None,
     principal: Principal = Admin,
 ) -> dict[str, Any]:
@@ -76,9 +76,7 @@ async def audit_log(
 async def usage(
     request: Request,
     by: Literal["tenant", "key", "model", "workflow"] = "tenant",
-    since: Annotated[
-        float | None, Query(ge=0, le=1e11, description="seconds since the epoch")
-    ] = None,
+    since: Since = None,
     tenant: Annotated[str | None, Query()] = None,
     principal: Principal = Viewer,
 ) -> dict[str, Any]:
